@@ -1,0 +1,270 @@
+"""The `imagineer` command: parse, call the engine, render. No build logic lives here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .core.spec import SpecError, SpecErrors
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="imagineer: a make-like build system for image-generation pipelines.",
+                  context_settings={"help_option_names": ["-h", "--help"]})
+
+ProjectOpt = Annotated[Optional[Path], typer.Option("--project", "-C", help="project folder (default: search upward from here)")]  # noqa: UP045
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output (JSON lines)")]
+
+
+def _fail(msg: str, code: int = 1) -> None:
+    typer.echo(msg, err=True)
+    raise typer.Exit(code)
+
+
+def _load(project: Path | None, sets: list[str] | None = None, targets: list[str] | None = None):
+    from .core.project import Override, Project, find_root
+
+    try:
+        root = find_root(project or Path.cwd())
+        overrides = [Override.parse(s) for s in sets or []]
+        # A bare KEY=VALUE applies to every target named on the command line.
+        expanded = []
+        for o in overrides:
+            if o.target is None:
+                if not targets:
+                    raise SpecErrors([SpecError(
+                        None, f"--set {'.'.join(o.path)}=…: name the target (TARGET:KEY=VALUE) or build named targets")])
+                expanded += [type(o)(t, o.path, o.value) for t in targets]
+            else:
+                expanded.append(o)
+        return Project.load(root, expanded)
+    except SpecErrors as e:
+        n = len(e.errors)
+        _fail(f"{e}\n{n} error{'s' if n != 1 else ''} in the specs; nothing was built.", 2)
+
+
+def _engine(proj, json_out: bool):
+    from .core.engine import Engine
+    from .ui import JsonLines, RichProgress
+
+    ui = JsonLines() if json_out else RichProgress()
+    return Engine(proj, ui), ui
+
+
+@app.command()
+def build(
+    targets: Annotated[Optional[list[str]], typer.Argument(help="targets to build (default: all)")] = None,  # noqa: UP045
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="CPU slots")] = None,  # noqa: UP045
+    keep_going: Annotated[bool, typer.Option("--keep-going", "-k", help="build what does not depend on a failure")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="say what would be built")] = False,
+    refresh: Annotated[Optional[list[str]], typer.Option("--refresh", help="rebuild TARGET even on a cache hit")] = None,  # noqa: UP045
+    frozen: Annotated[bool, typer.Option("--frozen", help="fail when a key differs from imagineer.lock")] = False,
+    sets: Annotated[Optional[list[str]], typer.Option("--set", help="override a spec value: [TARGET:]KEY=VALUE")] = None,  # noqa: UP045
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="fail instead of waiting for another build's lock")] = False,
+    project: ProjectOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Build targets and everything they need; reuse every cached result."""
+    from .core.engine import BuildError, BuildOptions
+    from .core.store import StoreError
+
+    targets = targets or []
+    proj = _load(project, sets, targets)
+    unknown_refresh = [r for r in refresh or [] if r not in proj.targets]
+    if unknown_refresh:
+        _fail(f"--refresh: unknown target(s) {', '.join(unknown_refresh)}", 2)
+    engine, ui = _engine(proj, json_out)
+    try:
+        results = engine.build(BuildOptions(targets, jobs, keep_going, dry_run, set(refresh or []), frozen, not no_wait))
+    except (BuildError, StoreError) as e:
+        ui.close()
+        _fail(f"error: {e}", 1)
+    except KeyboardInterrupt:
+        ui.close()
+        _fail("interrupted; finished targets are cached", 130)
+    ui.close()
+    if dry_run and not json_out:
+        for r in results.values():
+            typer.echo(f"{r.status:8} {r.target}" + (f"  ({'; '.join(r.reason[:3])})" if r.reason else ""))
+    if any(r.status in ("failed", "skipped") for r in results.values()):
+        raise typer.Exit(1)
+    if not json_out and not dry_run:
+        typer.echo(f"out views in {proj.out_root}", err=True)
+
+
+@app.command()
+def status(
+    targets: Annotated[Optional[list[str]], typer.Argument()] = None,  # noqa: UP045
+    project: ProjectOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Say which targets are fresh or stale, and why."""
+    from .core.engine import BuildError, Engine
+
+    proj = _load(project)
+    try:
+        results = Engine(proj).status(targets or [])
+    except BuildError as e:
+        _fail(f"error: {e}", 2)
+    for r in results.values():
+        if json_out:
+            typer.echo(json.dumps({"target": r.target, "status": r.status, "key": r.key, "reason": r.reason}))
+        else:
+            typer.echo(f"{r.status:6} {r.target}  ({'; '.join(r.reason[:3])})")
+
+
+@app.command()
+def explain(target: str, project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
+    """Show the inputs of a target's key and what changed since its last build."""
+    from .core.engine import BuildError, Engine
+
+    proj = _load(project)
+    try:
+        info = Engine(proj).explain(target)
+    except BuildError as e:
+        _fail(f"error: {e}", 2)
+    if json_out:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    typer.echo(f"{info['target']} [{info['kind']}]: {info['status']}")
+    for r in info["reason"]:
+        typer.echo(f"  - {r}")
+    if "inputs" in info:
+        typer.echo(f"key {info['key']} from:")
+        typer.echo(json.dumps(info["inputs"], indent=2, sort_keys=True))
+
+
+@app.command()
+def graph(
+    fmt: Annotated[str, typer.Option("--format", help="text | mermaid | dot")] = "text",
+    project: ProjectOpt = None,
+) -> None:
+    """Print the target graph."""
+    from .core.graph import render_dot, render_mermaid, render_text
+
+    proj = _load(project)
+    kinds = {n: t.kind_name for n, t in proj.targets.items()}
+    render = {"text": render_text, "mermaid": render_mermaid, "dot": render_dot}.get(fmt)
+    if render is None:
+        _fail("--format must be text, mermaid or dot", 2)
+    typer.echo(render(proj.graph, kinds))
+
+
+@app.command()
+def schema(
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="write to a file")] = None,  # noqa: UP045
+    settings: Annotated[bool, typer.Option("--settings", help="schema of imagineer.yaml instead of spec files")] = False,
+) -> None:
+    """JSON Schema for spec files (for editors: yaml-language-server)."""
+    from .schema import settings_schema, spec_schema
+
+    text = json.dumps(settings_schema() if settings else spec_schema(), indent=2)
+    if out:
+        out.write_text(text + "\n")
+        typer.echo(f"wrote {out}", err=True)
+    else:
+        typer.echo(text)
+
+
+@app.command()
+def show(target: str, project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
+    """Print a built target's artifact: what it holds and its report."""
+    from .core.lockfile import read_lock
+    from .core.store import LocalStore, StoreError
+
+    proj = _load(project)
+    if target not in proj.targets:
+        _fail(f"unknown target {target!r}", 2)
+    entry = read_lock(proj.lock_path).get(target)
+    store = LocalStore(proj.store_root)
+    rec = store.last_action(target)
+    digest = (entry or {}).get("artifact") or (rec.artifact if rec else None)
+    if not digest:
+        _fail(f"{target} has not been built yet: imagineer build {target}", 1)
+    try:
+        view = store.load_artifact(digest, verify=False)
+    except (OSError, StoreError) as e:
+        _fail(f"{target}: artifact {digest} is not in the store ({e}); build it again", 1)
+    if json_out:
+        typer.echo(json.dumps({"target": target, "artifact": digest, "facts": view.facts, "meta": view.meta,
+                               "files": view.files}))
+    else:
+        typer.echo(f"{target} [{proj.targets[target].kind_name}] artifact {digest}")
+        typer.echo(proj.targets[target].kind.describe(view))
+
+
+@app.command()
+def gc(
+    keep: Annotated[int, typer.Option("--keep", help="also keep each target's N most recent builds")] = 1,
+    max_size: Annotated[Optional[str], typer.Option("--max-size", help="evict least recently used down to e.g. 5GB")] = None,  # noqa: UP045
+    project: ProjectOpt = None,
+) -> None:
+    """Remove cached data that neither the lock nor recent builds use."""
+    from .core.lockfile import read_lock
+    from .core.store import LocalStore
+    from .ui import human_size
+
+    proj = _load(project)
+    store = LocalStore(proj.store_root)
+    pinned = {e["key"] for e in read_lock(proj.lock_path).values() if "key" in e}
+    with store.build_lock("imagineer gc"):
+        res = store.gc(pinned, keep=keep, max_size=parse_size(max_size) if max_size else None)
+    typer.echo(f"freed {human_size(res['bytes_freed'])} ({res['bytes_freed']} bytes); "
+               f"dropped {res['records_dropped']} action records")
+
+
+@app.command()
+def clean(targets: Annotated[Optional[list[str]], typer.Argument()] = None, project: ProjectOpt = None) -> None:  # noqa: UP045
+    """Forget cached results (of the named targets, or all); `gc` then frees the space."""
+    from .core.outview import remove
+    from .core.store import LocalStore
+
+    proj = _load(project)
+    store = LocalStore(proj.store_root)
+    names = targets or list(proj.targets)
+    with store.build_lock("imagineer clean"):
+        for name in names:
+            n = store.forget_target(name)
+            remove(proj.out_root / name)
+            typer.echo(f"{name}: forgot {n} result(s)")
+
+
+@app.command("verify-cache")
+def verify_cache(project: ProjectOpt = None) -> None:
+    """Re-read every blob and check its digest; damaged entries are removed (rebuilt next time)."""
+    from .core.store import LocalStore
+
+    proj = _load(project)
+    store = LocalStore(proj.store_root)
+    with store.build_lock("imagineer verify-cache"):
+        bad = store.verify_all()
+    for b in bad:
+        typer.echo(f"damaged: {b}")
+    typer.echo(f"{len(bad)} damaged blob(s)")
+    if bad:
+        raise typer.Exit(1)
+
+
+def parse_size(text: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    t = text.strip().lower().rstrip("b").rstrip("i")
+    if t and t[-1] in units:
+        return int(float(t[:-1]) * units[t[-1]])
+    return int(t)
+
+
+def main() -> None:
+    from .plugins import register_commands
+
+    register_commands(app)
+    try:
+        app()
+    except BrokenPipeError:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

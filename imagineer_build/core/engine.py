@@ -1,0 +1,299 @@
+"""Walk the plan: compute keys as upstreams finish, reuse what is cached, build the rest."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .artifact import ArtifactView
+from .executors import LocalExecutor
+from .graph import closure
+from .kind import BuildContext
+from .lockfile import read_lock, write_lock
+from .outview import Linker, materialize
+from .plan import Planner, explain
+from .project import Project, Target
+from .store import ActionRecord, BlobDamaged, LocalStore
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+class BuildError(Exception):
+    pass
+
+
+@dataclass
+class BuildOptions:
+    targets: list[str] = field(default_factory=list)
+    jobs: int | None = None
+    keep_going: bool = False
+    dry_run: bool = False
+    refresh: set[str] = field(default_factory=set)
+    frozen: bool = False
+    wait_for_lock: bool = True
+
+
+@dataclass
+class Result:
+    target: str
+    status: str  # built | cached | failed | skipped | stale (dry run)
+    seconds: float = 0.0
+    key: str | None = None
+    artifact: str | None = None
+    size: int = 0
+    facts: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    reason: list[str] = field(default_factory=list)
+    memo: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def event(self) -> dict[str, Any]:
+        ev = {"event": "target", "target": self.target, "status": self.status, "seconds": round(self.seconds, 3),
+              "size": self.size, "facts": self.facts}
+        for k in ("key", "artifact", "error"):
+            if getattr(self, k):
+                ev[k] = getattr(self, k)
+        if self.reason:
+            ev["reason"] = self.reason
+        if self.memo:
+            ev["memo"] = self.memo
+        return ev
+
+
+class Engine:
+    def __init__(self, project: Project, emit: Emit | None = None):
+        self.project = project
+        self.store = LocalStore(project.store_root)
+        self.planner = Planner(project, self.store)
+        self.emit = emit or (lambda ev: None)
+        self.linker = Linker()
+        self.cancelled = threading.Event()
+
+    # ---- entry points --------------------------------------------------------------------
+
+    def build(self, opts: BuildOptions) -> dict[str, Result]:
+        order = self._select(opts.targets)
+        with self.store.build_lock(
+            "imagineer build", wait=opts.wait_for_lock,
+            on_wait=lambda who: self.emit({"event": "log", "level": "warning",
+                                           "message": f"waiting for the build lock held by {who}"}),
+        ):
+            self.store.clean_tmp()
+            lock = read_lock(self.project.lock_path)
+            if opts.frozen:
+                self._check_frozen(order, lock)
+            results = self._run(order, opts, lock)
+            if not opts.dry_run:
+                self._update_lock(lock, results)
+        ok = sum(r.status in ("built", "cached") for r in results.values())
+        self.emit({"event": "summary", "targets": len(results), "ok": ok,
+                   "failed": [t for t, r in results.items() if r.status == "failed"],
+                   "skipped": [t for t, r in results.items() if r.status == "skipped"],
+                   "built": [t for t, r in results.items() if r.status == "built"],
+                   "cached": [t for t, r in results.items() if r.status == "cached"]})
+        return results
+
+    def status(self, targets: list[str]) -> dict[str, Result]:
+        """Fresh or stale, and why, without building or locking anything."""
+        results: dict[str, Result] = {}
+        for name in self._select(targets):
+            t = self.project.targets[name]
+            stale_up = [r.target for r in t.refs if results[r.target].status != "fresh"]
+            if stale_up:
+                results[name] = Result(name, "stale", reason=[f"upstream {u} is stale" for u in stale_up])
+                continue
+            ups = {r.target: results[r.target].artifact for r in t.refs}
+            info = self.planner.key(t, ups)  # type: ignore[arg-type]
+            rec = self.store.get_action(info.key)
+            if rec is not None:
+                results[name] = Result(name, "fresh", key=info.key, artifact=rec.artifact, facts=rec.facts,
+                                       reason=[f"built {time.strftime('%Y-%m-%d %H:%M', time.localtime(rec.created))}"])
+            else:
+                why = explain(self.store.last_action(name), info.inputs)
+                results[name] = Result(name, "stale", key=info.key, reason=why)
+        self.store.stat.flush()
+        return results
+
+    def explain(self, name: str) -> dict[str, Any]:
+        st = self.status([name])
+        t = self.project.targets[name]
+        res = st[name]
+        out: dict[str, Any] = {"target": name, "kind": t.kind_name, "status": res.status, "reason": res.reason}
+        if res.key:
+            ups = {r.target: st[r.target].artifact for r in t.refs}
+            info = self.planner.key(t, ups)  # type: ignore[arg-type]
+            out["key"] = info.key
+            out["inputs"] = info.inputs
+        return out
+
+    # ---- internals -----------------------------------------------------------------------
+
+    def _select(self, targets: list[str]) -> list[str]:
+        unknown = [t for t in targets if t not in self.project.targets]
+        if unknown:
+            from .spec import did_you_mean
+
+            raise BuildError("; ".join(f"unknown target {u!r}{did_you_mean(u, self.project.targets)}" for u in unknown))
+        return closure(self.project.graph, targets or list(self.project.targets))
+
+    def _check_frozen(self, order: list[str], lock: dict[str, dict[str, Any]]) -> None:
+        problems = []
+        for name in order:
+            t = self.project.targets[name]
+            entry = lock.get(name)
+            if entry is None:
+                problems.append(f"{name}: not in imagineer.lock")
+                continue
+            missing = [r.target for r in t.refs if r.target not in lock]
+            if missing:
+                continue
+            ups = {r.target: lock[r.target]["artifact"] for r in t.refs}
+            info = self.planner.key(t, ups)
+            if info.key != entry.get("key"):
+                why = explain(self.store.get_action(entry.get("key", "")), info.inputs)
+                problems.append(f"{name}: key {info.key[:12]} differs from the lock's {str(entry.get('key'))[:12]}"
+                                + (f" ({'; '.join(why[:3])})" if why else ""))
+        if problems:
+            raise BuildError("--frozen: the specs do not match imagineer.lock:\n  " + "\n  ".join(problems))
+
+    def _run(self, order: list[str], opts: BuildOptions, lock: dict[str, Any]) -> dict[str, Result]:
+        cpu = opts.jobs or self.project.settings.executor.cpu or os.cpu_count() or 1
+        ex = self.project.settings.executor
+        executor = LocalExecutor({"cpu": cpu, "gpu": ex.gpu, "net": ex.net})
+        results: dict[str, Result] = {}
+        pending = list(order)
+        running: dict[Future, str] = {}
+        stop = False
+        try:
+            while pending or running:
+                for name in list(pending):
+                    t = self.project.targets[name]
+                    ups = [r.target for r in t.refs]
+                    if any(results.get(u) and results[u].status in ("failed", "skipped") for u in ups):
+                        bad = [u for u in ups if results[u].status in ("failed", "skipped")]
+                        results[name] = Result(name, "skipped", reason=[f"upstream {', '.join(bad)} failed"])
+                        self.emit(results[name].event())
+                        pending.remove(name)
+                        continue
+                    if stop or not all(u in results for u in ups):
+                        continue
+                    need = t.kind.resources or {"cpu": 1}
+                    if not executor.possible(need):
+                        results[name] = Result(name, "failed", error=f"needs resources {need}; the executor has {executor.slots}")
+                        self.emit(results[name].event())
+                        pending.remove(name)
+                        continue
+                    if not executor.fits(need):
+                        continue
+                    pending.remove(name)
+                    up_digests = {u: results[u].artifact for u in ups}
+                    running[executor.submit(need, lambda t=t, d=up_digests: self._node(t, d, opts, lock))] = name
+                if not running:
+                    if pending and stop:
+                        for name in pending:
+                            results[name] = Result(name, "skipped", reason=["build stopped after a failure"])
+                            self.emit(results[name].event())
+                        pending.clear()
+                    if not pending:
+                        break
+                    continue
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in done:
+                    name = running.pop(fut)
+                    res = fut.result()
+                    results[name] = res
+                    self.emit(res.event())
+                    if res.status == "failed" and not opts.keep_going:
+                        stop = True
+        except KeyboardInterrupt:
+            self.cancelled.set()
+            raise
+        finally:
+            executor.shutdown()
+            self.store.stat.flush()
+        return {n: results[n] for n in order if n in results}
+
+    def _node(self, t: Target, upstream: dict[str, str], opts: BuildOptions, lock: dict[str, Any]) -> Result:
+        start = time.perf_counter()
+        try:
+            return self._node_inner(t, upstream, opts, lock, start)
+        except Exception as e:  # a kind's failure is the target's, never the build's
+            msg = f"{type(e).__name__}: {e}" if not isinstance(e, BuildError) else str(e)
+            if os.environ.get("IMAGINEER_TRACEBACK"):
+                msg += "\n" + traceback.format_exc()
+            return Result(t.name, "failed", seconds=time.perf_counter() - start, error=msg)
+
+    def _node_inner(self, t: Target, upstream: dict[str, str], opts: BuildOptions, lock: dict[str, Any],
+                    start: float) -> Result:
+        info = self.planner.key(t, upstream)
+        rec = self.store.get_action(info.key)
+        refresh = t.name in opts.refresh
+        if rec is not None and not refresh:
+            try:
+                view = self.store.load_artifact(rec.artifact, verify=True)
+                if not opts.dry_run:
+                    materialize(view, self.project.out_root / t.name, self.linker)
+                    self._frozen_artifact(t, view.digest, opts, lock)
+                return Result(t.name, "cached", time.perf_counter() - start, info.key, rec.artifact, view.size, rec.facts)
+            except BlobDamaged as e:
+                self.emit({"event": "log", "target": t.name, "level": "warning",
+                           "message": f"damaged cache: {e}; rebuilding {t.name} to heal it"})
+                self.store.drop_blob(e.digest)
+                self.store.forget_action(info.key)
+                rec = None
+        reason = ["--refresh"] if refresh and rec else explain(self.store.last_action(t.name), info.inputs)
+        if opts.dry_run:
+            return Result(t.name, "stale", key=info.key, reason=reason)
+        self.emit({"event": "start", "target": t.name, "kind": t.kind_name, "reason": reason})
+        views: dict[str, ArtifactView] = {u: self.store.load_artifact(d, verify=True) for u, d in upstream.items()}
+        workdir = tempfile.mkdtemp(dir=self.store.tmp, prefix=f"{t.name}.")
+        ctx = BuildContext(
+            target=t.name, config=t.config, project_root=self.project.root,
+            settings=self.planner.settings, store=self.store, upstream=views, inputs=info.listings,
+            refresh=refresh, emit=self.emit, workdir=Path(workdir),
+            cancelled=self.cancelled,
+        )
+        try:
+            artifact = t.kind.build(ctx)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        after = self.planner.listings(t)
+        changed = [p for p, lst in after.items() if lst.digest != info.listings[p].digest]
+        if changed:
+            raise BuildError(f"{', '.join(changed)} changed while {t.name} was building; not recorded (build again)")
+        digest = self.store.store_artifact(artifact)
+        seconds = time.perf_counter() - start
+        record = ActionRecord(
+            key=info.key, target=t.name, kind=t.kind_name, artifact=digest, created=time.time(),
+            seconds=round(seconds, 3), facts=artifact.facts, key_inputs=info.inputs,
+        )
+        self.store.commit(record)
+        view = self.store.load_artifact(digest, verify=False)
+        materialize(view, self.project.out_root / t.name, self.linker, force=True)
+        self._frozen_artifact(t, digest, opts, lock)
+        memo = {ns: {"hits": m.hits, "misses": m.misses} for ns, m in ctx.memos.items()}
+        return Result(t.name, "built", time.perf_counter() - start, info.key, digest, view.size, artifact.facts,
+                      reason=reason, memo=memo)
+
+    def _frozen_artifact(self, t: Target, digest: str, opts: BuildOptions, lock: dict[str, Any]) -> None:
+        if opts.frozen and lock.get(t.name, {}).get("artifact") != digest:
+            raise BuildError(f"--frozen: {t.name} produced artifact {digest[:12]}, the lock has "
+                             f"{str(lock.get(t.name, {}).get('artifact'))[:12]} (not reproducible?)")
+
+    def _update_lock(self, lock: dict[str, Any], results: dict[str, Result]) -> None:
+        for name, r in results.items():
+            if r.status in ("built", "cached") and r.key and r.artifact:
+                lock[name] = {"kind": self.project.targets[name].kind_name, "key": r.key,
+                              "artifact": r.artifact, "facts": r.facts}
+        for name in list(lock):
+            if name not in self.project.targets:
+                del lock[name]
+        write_lock(self.project.lock_path, lock)

@@ -1,0 +1,40 @@
+"""Hash the project files and folders a config names, through the stat cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .kind import FileInput, FileListing
+from .statcache import StatCache
+
+
+def walk_files(root: Path, suffixes: tuple[str, ...] | None = None) -> list[tuple[str, os.DirEntry]]:
+    """Every regular file under root (dot files and dot folders skipped), sorted by relative path."""
+    out: list[tuple[str, os.DirEntry]] = []
+    stack = [("", str(root))]
+    while stack:
+        prefix, d = stack.pop()
+        with os.scandir(d) as it:
+            for e in it:
+                if e.name.startswith("."):
+                    continue
+                rel = prefix + e.name
+                if e.is_dir(follow_symlinks=True):
+                    stack.append((rel + "/", e.path))
+                elif e.is_file(follow_symlinks=True):
+                    if suffixes is None or e.name.lower().endswith(suffixes):
+                        out.append((rel, e))
+    out.sort(key=lambda x: x[0])
+    return out
+
+
+def list_input(project_root: Path, fi: FileInput, stat: StatCache) -> FileListing:
+    """(relative path → (digest, size)) for a file ('' as its path) or every file of a folder."""
+    path = project_root / fi.path
+    if path.is_dir():
+        entries = {}
+        for rel, e in walk_files(path, fi.suffixes):
+            entries[rel] = stat.digest(e.path, e.stat(follow_symlinks=True))
+        return FileListing(path, entries)
+    return FileListing(path, {"": stat.digest(path)})

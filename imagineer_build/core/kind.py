@@ -1,0 +1,174 @@
+"""The contract between the engine and a kind: what it declares, what it is handed."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from .artifact import Artifact, ArtifactView
+from .hashing import digest_json
+
+
+class KindConfig(BaseModel):
+    """Base for kind configs: unknown keys are errors, so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference from a config to another target; `path` locates it in the spec for errors."""
+
+    target: str
+    path: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class FileInput:
+    """A project file or folder a config names; its bytes are part of the key.
+
+    For a folder every file under it counts (dot files excluded), unless `suffixes` narrows it.
+    """
+
+    path: str
+    spec_path: tuple[Any, ...] = ()
+    suffixes: tuple[str, ...] | None = None
+
+
+class Kind:
+    """A kind of target. Subclasses set the class attributes and implement build()."""
+
+    name: ClassVar[str]
+    section: ClassVar[str]
+    version: ClassVar[str] = "1"
+    Config: ClassVar[type[BaseModel]]
+    resources: ClassVar[dict[str, int]] = {"cpu": 1}
+    env_allowlist: ClassVar[tuple[str, ...]] = ()
+
+    def refs(self, config: Any) -> list[Ref]:
+        return []
+
+    def files(self, config: Any) -> list[FileInput]:
+        return []
+
+    def key_extras(self, config: Any, settings: dict[str, Any]) -> dict[str, Any]:
+        """Project settings this target's output depends on (e.g. the model definition)."""
+        return {}
+
+    def check(self, config: Any, settings: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+        """Cross-field problems the pydantic model cannot see: [(spec path, message)]."""
+        return []
+
+    def build(self, ctx: BuildContext) -> Artifact:
+        raise NotImplementedError
+
+    def describe(self, view: ArtifactView) -> str:
+        """Text for `imagineer show`."""
+        import json
+
+        return json.dumps({"facts": view.facts, "meta": view.meta}, indent=2)[:20000]
+
+
+@dataclass
+class FileListing:
+    """A hashed project file or folder: relative path (''=the file itself) → (digest, size)."""
+
+    root: Path
+    entries: dict[str, tuple[str, int]]
+
+    @property
+    def digest(self) -> str:
+        return digest_json(sorted((k, v[0]) for k, v in self.entries.items()))
+
+    def abspath(self, rel: str) -> Path:
+        return self.root / rel if rel else self.root
+
+
+class Memo:
+    """Item-level cache for one namespace; counts hits and misses for reports and tests."""
+
+    def __init__(self, store, namespace: str):
+        self.store = store
+        self.ns = namespace
+        self.hits = 0
+        self.misses = 0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(*parts: Any) -> str:
+        return digest_json(list(parts))
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, tuple[Any, str | None]]:
+        keys = list(keys)
+        found = self.store.memo_get_many(self.ns, keys)
+        with self._lock:
+            self.hits += len(found)
+            self.misses += len(set(keys)) - len(found)
+        return found
+
+    def get(self, key: str) -> tuple[Any, str | None] | None:
+        return self.get_many([key]).get(key)
+
+    def put(self, key: str, value: Any = None, blob: str | None = None) -> None:
+        self.store.memo_put(self.ns, key, value, blob)
+
+    def put_bytes(self, key: str, data: bytes, value: Any = None) -> str:
+        digest = self.store.put_bytes(data)
+        self.put(key, value, digest)
+        return digest
+
+
+@dataclass
+class BuildContext:
+    """Everything a kind may touch while building: its config, inputs, the store, progress."""
+
+    target: str
+    config: Any
+    project_root: Path
+    settings: dict[str, Any]
+    store: Any
+    upstream: dict[str, ArtifactView]
+    inputs: dict[str, FileListing]
+    refresh: bool
+    emit: Callable[[dict[str, Any]], None]
+    workdir: Path
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    memos: dict[str, Memo] = field(default_factory=dict)
+    jobs: int = max(1, os.cpu_count() or 1)
+
+    def progress(self, done: int, total: int | None = None, message: str | None = None) -> None:
+        ev: dict[str, Any] = {"event": "progress", "target": self.target, "done": done}
+        if total is not None:
+            ev["total"] = total
+        if message:
+            ev["message"] = message
+        self.emit(ev)
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.emit({"event": "log", "target": self.target, "level": level, "message": message})
+
+    def memo(self, namespace: str) -> Memo:
+        """The memo for a namespace; a namespace is shared by every target that uses it."""
+        if namespace not in self.memos:
+            self.memos[namespace] = Memo(self.store, namespace)
+        return self.memos[namespace]
+
+    def put_file(self, path: Path, digest: str | None = None) -> str:
+        return self.store.put_file(path, digest)
+
+    def put_bytes(self, data: bytes) -> str:
+        return self.store.put_bytes(data)
+
+    def resolve(self, rel: str) -> Path:
+        """A project-relative path from the config, as an absolute path."""
+        return (self.project_root / rel).resolve()
+
+    def check_cancelled(self) -> None:
+        if self.cancelled.is_set():
+            raise KeyboardInterrupt("build cancelled")

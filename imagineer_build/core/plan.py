@@ -1,0 +1,86 @@
+"""Keys, staleness and the reason for it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from .files import list_input
+from .hashing import digest_json
+from .kind import FileListing
+from .project import Project, Target
+from .store import ActionRecord, LocalStore
+
+
+@dataclass
+class KeyInfo:
+    key: str
+    inputs: dict[str, Any]  # what was hashed
+    listings: dict[str, FileListing]
+
+
+class Planner:
+    def __init__(self, project: Project, store: LocalStore):
+        self.project = project
+        self.store = store
+        self.settings = project.settings_dict()
+
+    def listings(self, t: Target) -> dict[str, FileListing]:
+        return {fi.path: list_input(self.project.root, fi, self.store.stat) for fi in t.files}
+
+    def key(self, t: Target, upstream: dict[str, str], listings: dict[str, FileListing] | None = None) -> KeyInfo:
+        """The key of a target given its upstream artifact digests."""
+        listings = self.listings(t) if listings is None else listings
+        kind = t.kind
+        inputs = {
+            "kind": kind.name,
+            "version": kind.version,
+            "config": t.config.model_dump(mode="json", by_alias=True),
+            "upstream": {r.target: upstream[r.target] for r in t.refs},
+            "files": {p: lst.digest for p, lst in sorted(listings.items())},
+            "env": {v: os.environ.get(v) for v in kind.env_allowlist},
+            "settings": {
+                "defaults": self.settings["defaults"].get(t.section, {}),
+                **kind.key_extras(t.config, self.settings),
+            },
+        }
+        return KeyInfo(digest_json(inputs), inputs, listings)
+
+
+def explain(old: ActionRecord | None, new: dict[str, Any]) -> list[str]:
+    """Human reasons why `new` key inputs differ from the last build's."""
+    if old is None:
+        return ["never built"]
+    return diff(old.key_inputs, new) or ["same inputs as the last build (cache entry removed?)"]
+
+
+def diff(old: Any, new: Any, path: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for k in sorted(set(old) | set(new), key=str):
+            p = f"{path}.{k}" if path else str(k)
+            if k not in old:
+                out.append(f"{p} added: {_short(new[k])}")
+            elif k not in new:
+                out.append(f"{p} removed (was {_short(old[k])})")
+            else:
+                out += diff(old[k], new[k], p)
+        return out
+    if old != new:
+        label = _label(path)
+        return [f"{label}: {_short(old)} → {_short(new)}"]
+    return []
+
+
+def _label(path: str) -> str:
+    for prefix, name in (("upstream.", "upstream artifact "), ("files.", "file "), ("config.", "config "),
+                         ("settings.", "settings "), ("env.", "environment ")):
+        if path.startswith(prefix):
+            return name + path[len(prefix):]
+    return path
+
+
+def _short(v: Any) -> str:
+    s = repr(v)
+    return s if len(s) <= 60 else s[:57] + "..."

@@ -1,0 +1,342 @@
+"""imagineer.yaml + specs/*.yaml → validated targets and their graph, or every error at once."""
+
+from __future__ import annotations
+
+import copy
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import networkx as nx
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .graph import build_graph, find_cycles
+from .kind import FileInput, Kind, Ref
+from .registry import load_kinds
+from .spec import Doc, Pos, SpecError, SpecErrors, did_you_mean, load_yaml
+
+SETTINGS_FILE = "imagineer.yaml"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class ExecutorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["local"] = "local"
+    cpu: int | None = Field(None, ge=1, description="CPU slots (default: number of cores)")
+    gpu: int = Field(1, ge=0, description="GPU slots")
+    net: int = Field(4, ge=1, description="network slots (scrapes, API labelers)")
+
+
+class Settings(BaseModel):
+    """imagineer.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = None
+    cache: str = Field("cache", description="local store folder (relative to the project)")
+    out: str = Field("out", description="folder for out views")
+    models: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
+    defaults: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-section default settings, e.g. defaults: {loras: {rank: 8}}"
+    )
+    threads: int | None = Field(None, ge=1, description="torch threads (reproducibility)")
+
+
+@dataclass
+class Target:
+    name: str
+    section: str
+    kind: Kind
+    config: Any
+    raw: dict[str, Any]
+    doc: Doc
+    path: tuple[Any, ...]  # where the target is declared in doc
+    refs: list[Ref] = field(default_factory=list)
+    files: list[FileInput] = field(default_factory=list)
+
+    @property
+    def pos(self) -> Pos:
+        return self.doc.key_pos(self.path)
+
+    @property
+    def kind_name(self) -> str:
+        return self.kind.name
+
+
+@dataclass
+class Override:
+    """`--set [TARGET:]KEY.SUB=VALUE` from the command line; the value is parsed as YAML."""
+
+    target: str | None
+    path: tuple[str, ...]
+    value: Any
+
+    @classmethod
+    def parse(cls, text: str) -> Override:
+        if "=" not in text:
+            raise SpecErrors([SpecError(Pos("--set", 1, 1), f"expected KEY=VALUE, got {text!r}")])
+        lhs, rhs = text.split("=", 1)
+        target = None
+        if ":" in lhs:
+            target, lhs = lhs.split(":", 1)
+        return cls(target, tuple(lhs.split(".")), yaml.safe_load(rhs) if rhs else "")
+
+
+@dataclass
+class Project:
+    root: Path
+    settings: Settings
+    targets: dict[str, Target]
+    graph: nx.DiGraph
+    settings_doc: Doc
+
+    @property
+    def store_root(self) -> Path:
+        return (self.root / self.settings.cache).resolve()
+
+    @property
+    def out_root(self) -> Path:
+        return (self.root / self.settings.out).resolve()
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / "imagineer.lock"
+
+    def settings_dict(self) -> dict[str, Any]:
+        d = self.settings.model_dump(mode="json")
+        d["root"] = str(self.root)
+        return d
+
+    @classmethod
+    def load(cls, root: Path, overrides: list[Override] | None = None) -> Project:
+        return _Loader(Path(root).resolve(), overrides or []).load()
+
+
+def find_root(start: Path) -> Path:
+    """The nearest folder at or above start that holds imagineer.yaml."""
+    start = start.resolve()
+    for d in (start, *start.parents):
+        if (d / SETTINGS_FILE).is_file():
+            return d
+    raise SpecErrors([SpecError(None, f"no {SETTINGS_FILE} in {start} or any parent folder")])
+
+
+class _Loader:
+    def __init__(self, root: Path, overrides: list[Override]):
+        self.root = root
+        self.overrides = overrides
+        self.errors: list[SpecError] = []
+        self.kinds = load_kinds()
+
+    def err(self, pos: Pos | None, msg: str, notes: list[str] | None = None) -> None:
+        self.errors.append(SpecError(pos, msg, notes or []))
+
+    def load(self) -> Project:
+        sdoc = self._read(self.root / SETTINGS_FILE)
+        settings = Settings()
+        if sdoc is not None:
+            data = sdoc.data if isinstance(sdoc.data, dict) else {}
+            if not isinstance(sdoc.data, dict) and sdoc.data not in (None, {}):
+                self.err(sdoc.pos(()), "imagineer.yaml must be a mapping of settings")
+            try:
+                settings = Settings.model_validate(data)
+            except ValidationError as e:
+                self._pydantic_errors(e, sdoc, (), Settings)
+        targets: dict[str, Target] = {}
+        spec_dir = self.root / "specs"
+        files = sorted(spec_dir.glob("*.yaml")) + sorted(spec_dir.glob("*.yml"))
+        for f in files:
+            doc = self._read(f)
+            if doc is not None:
+                self._collect(doc, targets)
+        self._apply_overrides(targets)
+        settings_d = settings.model_dump(mode="json")
+        for t in targets.values():
+            self._validate(t, settings_d)
+        edges = self._check_refs(targets)
+        graph = build_graph(edges)
+        for cyc in find_cycles(graph):
+            path = cyc + [cyc[0]]
+            notes = []
+            for a, b in zip(path, path[1:], strict=False):
+                ref = next(r for r in targets[b].refs if r.target == a)
+                notes.append(f"{targets[b].doc.pos(targets[b].path + ref.path)}: {b} uses {a}")
+            self.err(targets[cyc[0]].pos, "dependency cycle: " + " → ".join(path), notes)
+        if self.errors:
+            raise SpecErrors(self.errors)
+        return Project(self.root, settings, targets, graph, sdoc or Doc(SETTINGS_FILE, {}, {}, {}))
+
+    def _read(self, path: Path) -> Doc | None:
+        try:
+            return load_yaml(path, str(path.relative_to(self.root)))
+        except SpecErrors as e:
+            self.errors.extend(e.errors)
+            return None
+
+    def _collect(self, doc: Doc, targets: dict[str, Target]) -> None:
+        if doc.data in (None, {}):
+            return
+        if not isinstance(doc.data, dict):
+            self.err(doc.pos(()), "a spec file must be a mapping of sections (" + ", ".join(sorted(self.kinds)) + ")")
+            return
+        for section, entries in doc.data.items():
+            if section not in self.kinds:
+                self.err(
+                    doc.key_pos((section,)),
+                    f"unknown section {section!r}{did_you_mean(section, self.kinds)}; "
+                    f"expected one of: {', '.join(sorted(self.kinds))}",
+                )
+                continue
+            if entries is None:
+                continue
+            if not isinstance(entries, dict):
+                self.err(doc.pos((section,)), f"{section} must be a mapping of target names to settings")
+                continue
+            for name, raw in entries.items():
+                path = (section, name)
+                if not isinstance(name, str) or not NAME_RE.match(name):
+                    self.err(doc.key_pos(path), f"bad target name {name!r}: use letters, digits, _ . -")
+                    continue
+                if name in targets:
+                    other = targets[name]
+                    self.err(
+                        doc.key_pos(path),
+                        f"duplicate target name {name!r}",
+                        [f"also declared at {other.pos}"],
+                    )
+                    self.err(other.pos, f"duplicate target name {name!r}", [f"also declared at {doc.key_pos(path)}"])
+                    continue
+                if not isinstance(raw, dict):
+                    self.err(doc.pos(path), f"target {name!r} must be a mapping of settings, got {type(raw).__name__}")
+                    continue
+                targets[name] = Target(name, section, self.kinds[section], None, raw, doc, path)
+
+    def _apply_overrides(self, targets: dict[str, Target]) -> None:
+        for o in self.overrides:
+            if o.target is None:
+                continue
+            t = targets.get(o.target)
+            if t is None:
+                self.err(Pos("--set", 1, 1), f"--set names unknown target {o.target!r}{did_you_mean(o.target, targets)}")
+                continue
+            t.raw = copy.deepcopy(t.raw)
+            node = t.raw
+            for k in o.path[:-1]:
+                node = node.setdefault(k, {})
+                if not isinstance(node, dict):
+                    self.err(Pos("--set", 1, 1), f"--set {'.'.join(o.path)}: {k} is not a mapping")
+                    break
+            else:
+                node[o.path[-1]] = o.value
+
+    def _validate(self, t: Target, settings: dict[str, Any]) -> None:
+        model = t.kind.Config
+        try:
+            t.config = model.model_validate(t.raw)
+        except ValidationError as e:
+            self._pydantic_errors(e, t.doc, t.path, model)
+            return
+        for path, msg in t.kind.check(t.config, settings):
+            self.err(t.doc.pos(t.path + tuple(path)), msg)
+        t.refs = t.kind.refs(t.config)
+        t.files = t.kind.files(t.config)
+        for fi in t.files:
+            if not (self.root / fi.path).exists():
+                self.err(t.doc.pos(t.path + tuple(fi.spec_path)), f"{fi.path}: no such file or folder (relative to {self.root})")
+
+    def _check_refs(self, targets: dict[str, Target]) -> dict[str, list[str]]:
+        edges: dict[str, list[str]] = {}
+        for t in targets.values():
+            ups = []
+            for r in t.refs:
+                if r.target not in targets:
+                    self.err(
+                        t.doc.pos(t.path + r.path),
+                        f"unknown target {r.target!r}{did_you_mean(r.target, targets)}",
+                    )
+                else:
+                    ups.append(r.target)
+            edges[t.name] = ups
+        return edges
+
+    def _pydantic_errors(self, exc: ValidationError, doc: Doc, base: tuple[Any, ...], model: type[BaseModel]) -> None:
+        for e in exc.errors():
+            loc = _data_path(doc, base, e["loc"])
+            pos = doc.pos(base + loc)
+            where = ".".join(str(x) for x in loc) or "(top level)"
+            typ = e["type"]
+            if typ == "extra_forbidden":
+                key = loc[-1] if loc else "?"
+                choices = _field_names_at(model, e["loc"][:-1])
+                exp = f"; expected one of: {', '.join(sorted(choices))}" if choices else ""
+                self.err(doc.key_pos(base + loc), f"unknown key {key!r}{did_you_mean(str(key), choices)}{exp}")
+            elif typ == "missing":
+                self.err(pos, f"missing required field {str(e['loc'][-1])!r} in {'.'.join(map(str, loc)) or 'target'}")
+            else:
+                got = e.get("input")
+                got_s = f" (got {got!r})" if not isinstance(got, (dict, list)) else ""
+                self.err(pos, f"{where}: {e['msg']}{got_s}")
+
+
+def _data_path(doc: Doc, base: tuple[Any, ...], loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Pydantic locations include union member tags; keep only the parts that exist in the YAML."""
+    out: list[Any] = []
+    data: Any = _get(doc.data, base)
+    for part in loc:
+        if isinstance(data, dict) and part in data:
+            out.append(part)
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            out.append(part)
+            data = data[part]
+        elif part == loc[-1] and isinstance(data, dict):
+            out.append(part)  # a missing or unknown key: point at its parent mapping
+    return tuple(out)
+
+
+def _get(data: Any, path: tuple[Any, ...]) -> Any:
+    for p in path:
+        data = data[p] if isinstance(data, (dict, list)) else None
+    return data
+
+
+def _models_in(tp: Any) -> list[type[BaseModel]]:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [tp]
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType, typing.Annotated):
+        return [m for a in typing.get_args(tp) for m in _models_in(a)]
+    return []
+
+
+def _field_names_at(model: type[BaseModel], loc: tuple[Any, ...]) -> set[str]:
+    """Keys accepted at a pydantic location, for 'did you mean'."""
+    current: list[Any] = [model]
+    for part in loc:
+        nxt: list[Any] = []
+        for tp in current:
+            for m in _models_in(tp):
+                for name, f in m.model_fields.items():
+                    if part in (name, f.alias):
+                        nxt.append(f.annotation)
+                if part == m.__name__:
+                    nxt.append(m)
+            origin = typing.get_origin(tp)
+            if origin in (list, dict, tuple):
+                args = typing.get_args(tp)
+                if args:
+                    nxt.append(args[-1])
+            if origin in (typing.Union, types.UnionType):
+                for a in typing.get_args(tp):
+                    if typing.get_origin(a) in (list, dict):
+                        nxt.append(typing.get_args(a)[-1])
+        current = nxt or current
+    names: set[str] = set()
+    for tp in current:
+        for m in _models_in(tp):
+            names |= {f.alias or n for n, f in m.model_fields.items()}
+    return names

@@ -1,0 +1,98 @@
+"""(path, size, mtime_ns, inode) → digest, so unchanged files are never read twice.
+
+An entry is trusted only when the file's mtime is safely older than the moment it was
+recorded (the "racy git" rule): a file written in the same instant it was hashed could
+change again without its mtime moving, so it is re-hashed next time.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from .hashing import digest_file
+
+RACY_NS = 2_000_000_000
+
+
+class StatCache:
+    def __init__(self, db_path: Path):
+        self.db_path = db_path
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[int, int, int, str, int]] | None = None
+        self._dirty: dict[str, tuple[int, int, int, str, int]] = {}
+        self.hashed = 0  # files actually read, for tests and benchmarks
+
+    def _connect(self) -> sqlite3.Connection:
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(self.db_path, timeout=60)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, size INT, mtime_ns INT,"
+            " ino INT, digest TEXT, recorded_ns INT)"
+        )
+        return con
+
+    def _load(self) -> dict[str, tuple[int, int, int, str, int]]:
+        if self._entries is None:
+            con = self._connect()
+            try:
+                rows = con.execute("SELECT path, size, mtime_ns, ino, digest, recorded_ns FROM stat")
+                self._entries = {r[0]: tuple(r[1:]) for r in rows}  # type: ignore[misc]
+            finally:
+                con.close()
+        return self._entries
+
+    def digest(self, path: str | os.PathLike, st: os.stat_result | None = None) -> tuple[str, int]:
+        """(digest, size) of a file, read only when its stat changed or its entry is racy."""
+        key = os.fspath(path)
+        st = st or os.stat(key)
+        entries = self._load()
+        hit = entries.get(key)
+        if (
+            hit is not None
+            and hit[0] == st.st_size
+            and hit[1] == st.st_mtime_ns
+            and hit[2] == st.st_ino
+            and st.st_mtime_ns < hit[4] - RACY_NS
+        ):
+            return hit[3], st.st_size
+        now = time.time_ns()
+        digest, size = digest_file(key)
+        st2 = os.stat(key)
+        with self._lock:
+            self.hashed += 1
+            if (st2.st_size, st2.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
+                entry = (st.st_size, st.st_mtime_ns, st.st_ino, digest, now)
+                entries[key] = entry
+                self._dirty[key] = entry
+        return digest, size
+
+    def forget(self, path: str | os.PathLike) -> None:
+        key = os.fspath(path)
+        with self._lock:
+            self._load().pop(key, None)
+            self._dirty[key] = (-1, -1, -1, "", 0)
+
+    def flush(self) -> None:
+        """Write new entries in one transaction."""
+        with self._lock:
+            dirty, self._dirty = self._dirty, {}
+        if not dirty:
+            return
+        con = self._connect()
+        try:
+            with con:
+                con.executemany(
+                    "INSERT OR REPLACE INTO stat VALUES (?,?,?,?,?,?)",
+                    [(k, *v) for k, v in dirty.items() if v[0] >= 0],
+                )
+                con.executemany(
+                    "DELETE FROM stat WHERE path=?", [(k,) for k, v in dirty.items() if v[0] < 0]
+                )
+        finally:
+            con.close()

@@ -1,0 +1,1 @@
+"""Kinds: the domain. Each registers through the imagineer_build.kinds entry-point group."""

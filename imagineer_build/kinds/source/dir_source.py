@@ -1,0 +1,57 @@
+"""The `dir:` variant: every image under a project folder, with sidecar captions."""
+
+from __future__ import annotations
+
+import posixpath
+
+from ...core.artifact import Artifact
+from ...core.kind import BuildContext
+from ...media.album import Album, AlbumImage
+from .config import IMAGE_SUFFIXES
+from .select import Item, probe_all, select
+
+
+def build_dir(ctx: BuildContext) -> Artifact:
+    cfg = ctx.config
+    listing = ctx.inputs[cfg.dir]
+    entries = listing.entries
+    items: list[Item] = []
+    ignored: list[dict[str, str]] = []
+    sidecar_ext = cfg.sidecar_ext
+    for rel, (digest, size) in entries.items():
+        low = rel.lower()
+        if low.endswith(IMAGE_SUFFIXES):
+            items.append(Item(rel, str(listing.abspath(rel)), digest, size))
+        elif sidecar_ext and low.endswith(sidecar_ext):
+            continue  # a caption, read below when its image is kept
+        else:
+            ignored.append({"path": rel, "reason": "not an image file name (" + ", ".join(IMAGE_SUFFIXES) + ")"})
+    probe_all(ctx, items, cfg.decode, lambda d, t: ctx.progress(d, t, "images probed"))
+    sel = select(items, cfg.filter, cfg.dedup)
+    files: dict[str, str] = {}
+    images: list[AlbumImage] = []
+    for n, it in enumerate(sel.kept):
+        ctx.put_file(listing.abspath(it.id), it.digest)
+        path = f"images/{it.id}"
+        files[path] = it.digest
+        captions = []
+        if sidecar_ext:
+            side = posixpath.splitext(it.id)[0] + sidecar_ext
+            if side in entries:
+                text = listing.abspath(side).read_text(encoding="utf-8", errors="replace").strip()
+                if text:
+                    captions.append({"text": text, "origin": "sidecar"})
+        info = it.info
+        images.append(AlbumImage(
+            digest=it.digest, path=path, width=info["width"], height=info["height"], format=info["format"],
+            origin=f"dir:{cfg.dir}/{it.id}", phash=info["phash"],
+            caption=captions[0]["text"] if captions else None, captions=captions,
+            extra={"frames": info["frames"]} if info.get("frames", 1) > 1 else {},
+        ))
+        if n % 200 == 0:
+            ctx.check_cancelled()
+    for it in sel.skipped:
+        ctx.log(f"skipped {it['path']}: {it['reason']}", "warning")
+    album = Album(images, {"skipped": sel.skipped + ignored, "filtered": sel.filtered,
+                           "duplicates": sel.duplicates})
+    return Artifact(files=files, meta=album.meta(), facts=album.facts())

@@ -1,0 +1,138 @@
+"""Probe (memoised), filter and deduplicate candidate images; shared by every source variant."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import Any
+
+from ...core.kind import BuildContext
+from ...media.decode import PROBE_VERSION, DecodeLimits, probe_file, probe_job
+from ...media.dedup import Candidate, near_duplicates
+from .config import DecodeConfig, DedupConfig, FilterConfig
+
+POOL_THRESHOLD = 64  # below this many unknown images, probing in-process beats starting workers
+
+
+@dataclass
+class Item:
+    """One candidate image: where it came from and its bytes' digest."""
+
+    id: str  # stable name used in reports (relative path or URL)
+    path: str  # local file holding the bytes
+    digest: str
+    size: int
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def probe_all(ctx: BuildContext, items: list[Item], decode: DecodeConfig,
+              progress: Callable[[int, int], None] | None = None) -> None:
+    """Fill item.info from the memo, probing only images never seen with these limits."""
+    limits = decode.limits()
+    memo = ctx.memo("media.probe")
+    keys = {it.digest: memo.key(it.digest, PROBE_VERSION, limits.__dict__) for it in items}
+    found = memo.get_many(set(keys.values()))
+    todo: dict[str, Item] = {}
+    for it in items:
+        hit = found.get(keys[it.digest])
+        if hit is not None:
+            it.info = hit[0]
+        else:
+            todo.setdefault(it.digest, it)
+    total, done = len(items), len(items) - len(todo)
+    if progress:
+        progress(done, total)
+    jobs = list(todo.values())
+    if len(jobs) >= POOL_THRESHOLD and ctx.jobs > 1:
+        workers = min(ctx.jobs, os.cpu_count() or 1)
+        with ProcessPoolExecutor(workers, mp_context=get_context("forkserver")) as pool:
+            results = pool.map(probe_job, [(it.path, limits) for it in jobs], chunksize=32)
+            for it, info in zip(jobs, results, strict=True):
+                _record(memo, keys, it, info)
+                done += 1
+                if progress and done % 50 == 0:
+                    progress(done, total)
+                ctx.check_cancelled()
+    else:
+        for it in jobs:
+            _record(memo, keys, it, probe_job((it.path, limits)))
+            done += 1
+            if progress:
+                progress(done, total)
+            ctx.check_cancelled()
+    for it in items:
+        if not it.info:
+            it.info = todo[it.digest].info
+
+
+def _record(memo, keys, it: Item, info: dict) -> None:
+    it.info = info
+    memo.put(keys[it.digest], info)
+
+
+@dataclass
+class Selection:
+    kept: list[Item]
+    skipped: list[dict[str, str]]  # unreadable: {"path", "reason"}
+    filtered: list[dict[str, str]]  # readable but outside the filter
+    duplicates: list[dict[str, Any]]  # {"path", "kept", "distance"}
+
+
+def select(items: list[Item], flt: FilterConfig, dedup: DedupConfig) -> Selection:
+    """Decode failures → skipped; filter misses → filtered; then exact and near duplicates."""
+    sel = Selection([], [], [], [])
+    ok: list[Item] = []
+    for it in items:
+        info = it.info
+        if not info.get("ok"):
+            sel.skipped.append({"path": it.id, "reason": info.get("error", "unreadable")})
+            continue
+        reason = filter_reason(info, flt)
+        if reason:
+            sel.filtered.append({"path": it.id, "reason": reason})
+        else:
+            ok.append(it)
+    if dedup.exact:
+        first: dict[str, Item] = {}
+        uniq = []
+        for it in ok:
+            if it.digest in first:
+                sel.duplicates.append({"path": it.id, "kept": first[it.digest].id, "distance": 0, "exact": True})
+            else:
+                first[it.digest] = it
+                uniq.append(it)
+        ok = uniq
+    if dedup.near and ok:
+        cands = [Candidate(it.id, it.info["phash"], (it.info["width"] * it.info["height"], it.size, _neg(it.id)))
+                 for it in ok]
+        dups = near_duplicates(cands, dedup.threshold)
+        for it in ok:
+            if it.id in dups:
+                kept, dist = dups[it.id]
+                sel.duplicates.append({"path": it.id, "kept": kept, "distance": dist, "exact": False})
+        ok = [it for it in ok if it.id not in dups]
+    sel.kept = ok
+    return sel
+
+
+def _neg(s: str) -> tuple:
+    """Sort key making the alphabetically first id win ties."""
+    return tuple(-ord(c) for c in s)
+
+
+def filter_reason(info: dict[str, Any], flt: FilterConfig) -> str | None:
+    w, h, fmt = info["width"], info["height"], info["format"]
+    if fmt not in flt.formats:
+        return f"format {fmt} not in filter.formats"
+    if w < flt.min_size[0] or h < flt.min_size[1]:
+        return f"{w}x{h} is smaller than filter.min_size {flt.min_size[0]}x{flt.min_size[1]}"
+    aspect = max(w, h) / min(w, h)
+    if aspect > flt.max_aspect:
+        return f"aspect ratio {aspect:.1f} over filter.max_aspect {flt.max_aspect}"
+    return None
+
+
+__all__ = ["Item", "Selection", "probe_all", "select", "filter_reason", "probe_file", "DecodeLimits"]

@@ -1,0 +1,1 @@
+"""Shared image helpers: safe decoding, perceptual-hash dedup, album manifests, contact sheets."""

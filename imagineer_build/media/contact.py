@@ -1,0 +1,36 @@
+"""Contact sheets: a grid of thumbnails with captions, so a person can eyeball a set."""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+
+def contact_sheet(items: Sequence[tuple[Path, str]], thumb: int = 160, columns: int = 6,
+                  max_items: int = 120) -> bytes:
+    """PNG bytes: thumbnails (path, caption) in a grid, captions wrapped under each."""
+    items = list(items)[:max_items]
+    font = ImageFont.load_default()
+    line_h, lines = 11, 3
+    cell_w, cell_h = thumb + 8, thumb + 8 + line_h * lines
+    cols = max(1, min(columns, len(items) or 1))
+    rows = max(1, -(-len(items) // cols))
+    sheet = Image.new("RGB", (cols * cell_w, rows * cell_h), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (path, caption) in enumerate(items):
+        x, y = (i % cols) * cell_w + 4, (i // cols) * cell_h + 4
+        try:
+            with Image.open(path) as im:
+                im.thumbnail((thumb, thumb))
+                sheet.paste(im.convert("RGB"), (x + (thumb - im.width) // 2, y + (thumb - im.height) // 2))
+        except Exception:
+            draw.rectangle([x, y, x + thumb, y + thumb], outline="red")
+        for j, text in enumerate(textwrap.wrap(caption or "", width=thumb // 6)[:lines]):
+            draw.text((x, y + thumb + 2 + j * line_h), text, fill="black", font=font)
+    out = io.BytesIO()
+    sheet.save(out, "PNG", optimize=True)
+    return out.getvalue()

@@ -1,0 +1,125 @@
+"""Open untrusted image bytes safely and describe them; every rejection carries a reason.
+
+Pillow only warns between 1x and 2x MAX_IMAGE_PIXELS, and a tiny PNG can claim 100 MP, so the
+pixel cap is ours and is checked from the header before any pixel is decoded. Truncation
+only shows on load(), so every image is fully loaded once here.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import asdict, dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+PROBE_VERSION = "1"  # bump when what probe() reports changes
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    max_pixels: int = 64_000_000
+    max_bytes: int = 50_000_000
+    animated: str = "first"  # first | skip
+
+
+class BadImage(Exception):
+    """An input that is not a usable image; the message is the reason shown in reports."""
+
+
+@dataclass
+class ImageInfo:
+    width: int
+    height: int
+    format: str  # Pillow's name, lower case: jpeg, png, webp, gif, bmp
+    frames: int
+    phash: str  # 64-bit perceptual hash, 16 hex digits
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _sniff(head: bytes) -> str:
+    h = head.lstrip()[:64].lower()
+    if h.startswith((b"<!doctype html", b"<html", b"<?xml", b"<svg", b"<head", b"<body")) or h.startswith(b"<"):
+        return "not an image: the bytes are HTML/XML text"
+    if h.startswith((b"{", b"[")):
+        return "not an image: the bytes are JSON text"
+    return "not an image Pillow can read"
+
+
+def probe_bytes(data: bytes, limits: DecodeLimits = DecodeLimits()) -> ImageInfo:
+    if not data:
+        raise BadImage("empty file (0 bytes)")
+    if len(data) > limits.max_bytes:
+        raise BadImage(f"file is {len(data)} bytes, over the {limits.max_bytes}-byte limit")
+    return _probe(io.BytesIO(data), data[:256], limits)
+
+
+def probe_file(path: str | os.PathLike, limits: DecodeLimits = DecodeLimits()) -> ImageInfo:
+    size = os.path.getsize(path)
+    if size == 0:
+        raise BadImage("empty file (0 bytes)")
+    if size > limits.max_bytes:
+        raise BadImage(f"file is {size} bytes, over the {limits.max_bytes}-byte limit")
+    with open(path, "rb") as f:
+        head = f.read(256)
+        f.seek(0)
+        return _probe(f, head, limits)
+
+
+def _probe(fp, head: bytes, limits: DecodeLimits) -> ImageInfo:
+    import imagehash
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(fp)
+        except UnidentifiedImageError:
+            raise BadImage(_sniff(head)) from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise BadImage(f"decompression bomb: {e}") from None
+        except (OSError, ValueError, SyntaxError) as e:
+            raise BadImage(f"cannot open: {e}") from None
+        with im:
+            w, h = im.size
+            if w <= 0 or h <= 0:
+                raise BadImage(f"invalid size {w}x{h}")
+            if w * h > limits.max_pixels:
+                raise BadImage(f"decompression bomb: {w}x{h} = {w * h} pixels, over the {limits.max_pixels}-pixel limit")
+            fmt = (im.format or "unknown").lower()
+            frames = getattr(im, "n_frames", 1)
+            if frames > 1 and limits.animated == "skip":
+                raise BadImage(f"animated {fmt} with {frames} frames (decode.animated: skip)")
+            try:
+                if fmt == "jpeg":
+                    im.draft("RGB", (512, 512))
+                im.load()
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+                raise BadImage(f"decompression bomb: {e}") from None
+            except (OSError, ValueError, SyntaxError, EOFError) as e:
+                raise BadImage(f"truncated or corrupt image data: {e}") from None
+            small = im.convert("L") if im.mode not in ("L", "RGB") else im
+            ph = str(imagehash.phash(small))
+    return ImageInfo(w, h, fmt, frames, ph)
+
+
+def probe_job(args: tuple[str, DecodeLimits]) -> dict:
+    """Process-pool entry point: never raises, so one bad file cannot sink a batch."""
+    path, limits = args
+    try:
+        return {"ok": True, **probe_file(path, limits).to_dict()}
+    except BadImage as e:
+        return {"ok": False, "error": str(e)}
+    except Exception as e:  # pragma: no cover - a Pillow bug must still not be fatal
+        return {"ok": False, "error": f"unexpected decoder error: {type(e).__name__}: {e}"}
+
+
+def first_frame_png(data: bytes) -> bytes:
+    """An animated image's first frame as PNG (for 'animated: first' when a still is required)."""
+    with Image.open(io.BytesIO(data)) as im:
+        im.seek(0)
+        out = io.BytesIO()
+        im.convert("RGBA" if "A" in im.getbands() else "RGB").save(out, "PNG")
+        return out.getvalue()
