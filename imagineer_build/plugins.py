@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import importlib
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "imagineer_build.kinds.source.commands",  # imagineer add
+    "imagineer_build.kinds.label.commands",  # imagineer labels export
+)
 
 
 def register_commands(app) -> None:
