@@ -52,7 +52,7 @@ def make(out: Path, count: int, size: int = 192, seed: int = 7) -> list[Path]:
         n = 1 + (i // len(SHAPES)) % 3
         im = Image.new("RGB", (size, size), COLORS[bg])
         d = ImageDraw.Draw(im)
-        for k in range(size // 16):  # a little texture so near-duplicate hashing has work to do
+        for _ in range(size // 16):  # a little texture so near-duplicate hashing has work to do
             y = rng.randrange(size)
             d.line([(0, y), (size, y + rng.randrange(-20, 20))], fill=tuple(min(255, c + 18) for c in COLORS[bg]), width=1)
         for k in range(n):
