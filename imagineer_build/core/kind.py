@@ -57,6 +57,10 @@ class Kind:
     def files(self, config: Any) -> list[FileInput]:
         return []
 
+    def settings_files(self, config: Any, settings: dict[str, Any]) -> list[FileInput]:
+        """Files named in imagineer.yaml that this target reads (e.g. a local model checkpoint)."""
+        return []
+
     def key_extras(self, config: Any, settings: dict[str, Any]) -> dict[str, Any]:
         """Project settings this target's output depends on (e.g. the model definition)."""
         return {}

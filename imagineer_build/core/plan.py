@@ -38,7 +38,7 @@ class Planner:
             "version": kind.version,
             "config": t.config.model_dump(mode="json", by_alias=True),
             "upstream": {r.target: upstream[r.target] for r in t.refs},
-            "files": {p: lst.digest for p, lst in sorted(listings.items())},
+            "files": {_key_path(p): lst.digest for p, lst in sorted(listings.items())},
             "env": {v: os.environ.get(v) for v in kind.env_allowlist},
             "settings": {
                 "defaults": self.settings["defaults"].get(t.section, {}),
@@ -46,6 +46,11 @@ class Planner:
             },
         }
         return KeyInfo(digest_json(inputs), inputs, listings)
+
+
+def _key_path(path: str) -> str:
+    """Keys never hold absolute paths: a file outside the project is named by its base name."""
+    return f"external:{os.path.basename(path.rstrip('/'))}" if os.path.isabs(path) else path
 
 
 def explain(old: ActionRecord | None, new: dict[str, Any]) -> list[str]:

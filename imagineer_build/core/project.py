@@ -155,6 +155,7 @@ class _Loader:
                 self._collect(doc, targets)
         self._apply_overrides(targets)
         settings_d = settings.model_dump(mode="json")
+        settings_d["root"] = str(self.root)
         for t in targets.values():
             self._validate(t, settings_d)
         edges = self._check_refs(targets)
@@ -238,12 +239,12 @@ class _Loader:
         try:
             t.config = model.model_validate(t.raw)
         except ValidationError as e:
-            self._pydantic_errors(e, t.doc, t.path, model)
+            self._pydantic_errors(e, t.doc, t.path, model, t.raw)
             return
         for path, msg in t.kind.check(t.config, settings):
             self.err(t.doc.pos(t.path + tuple(path)), msg)
         t.refs = t.kind.refs(t.config)
-        t.files = t.kind.files(t.config)
+        t.files = t.kind.files(t.config) + t.kind.settings_files(t.config, settings)
         for fi in t.files:
             if not (self.root / fi.path).exists():
                 self.err(t.doc.pos(t.path + tuple(fi.spec_path)), f"{fi.path}: no such file or folder (relative to {self.root})")
@@ -263,9 +264,11 @@ class _Loader:
             edges[t.name] = ups
         return edges
 
-    def _pydantic_errors(self, exc: ValidationError, doc: Doc, base: tuple[Any, ...], model: type[BaseModel]) -> None:
+    def _pydantic_errors(self, exc: ValidationError, doc: Doc, base: tuple[Any, ...], model: type[BaseModel],
+                         raw: Any = None) -> None:
+        """raw: the validated data when it is not doc's (after --set), so paths name every key."""
         for e in exc.errors():
-            loc = _data_path(doc, base, e["loc"])
+            loc = _data_path(doc, base, e["loc"], raw)
             pos = doc.pos(base + loc)
             where = ".".join(str(x) for x in loc) or "(top level)"
             typ = e["type"]
@@ -282,10 +285,10 @@ class _Loader:
                 self.err(pos, f"{where}: {e['msg']}{got_s}")
 
 
-def _data_path(doc: Doc, base: tuple[Any, ...], loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Pydantic locations include union member tags; keep only the parts that exist in the YAML."""
+def _data_path(doc: Doc, base: tuple[Any, ...], loc: tuple[Any, ...], raw: Any = None) -> tuple[Any, ...]:
+    """Pydantic locations include union member tags; keep only the parts that exist in the data."""
     out: list[Any] = []
-    data: Any = _get(doc.data, base)
+    data: Any = _get(doc.data, base) if raw is None else raw
     for part in loc:
         if isinstance(data, dict) and part in data:
             out.append(part)

@@ -1,16 +1,40 @@
-"""The `labels` kind (placeholder: being written; replace this whole file)."""
+"""The `labels` kind: a caption, tags and an NSFW rating for every image of an album.
 
-from ...core.kind import Kind, KindConfig
+Labelers (claude, sidecar, template, manual) can be chained; hand edits from an overrides file
+always win. Heavy parts (the anthropic SDK, Pillow resizing) load only inside build().
+"""
 
+from __future__ import annotations
 
-class _Config(KindConfig):
-    pass
+from typing import Any
+
+from ...core.artifact import Artifact, ArtifactView
+from ...core.kind import BuildContext, FileInput, Kind, Ref
+from .config import LabelsConfig, check
 
 
 class LabelsKind(Kind):
     name = "labels"
     section = "labels"
-    Config = _Config
+    version = "1"
+    Config = LabelsConfig
+    resources = {"net": 1}
 
-    def build(self, ctx):
-        raise NotImplementedError("the labels kind is not written yet")
+    def refs(self, config: LabelsConfig) -> list[Ref]:
+        return [Ref(config.of, ("of",))]
+
+    def files(self, config: LabelsConfig) -> list[FileInput]:
+        return [FileInput(config.overrides, ("overrides",))] if config.overrides else []
+
+    def check(self, config: LabelsConfig, settings: dict[str, Any]):
+        return check(config, settings)
+
+    def build(self, ctx: BuildContext) -> Artifact:
+        from .build import build_labels
+
+        return build_labels(ctx)
+
+    def describe(self, view: ArtifactView) -> str:
+        from .show import describe
+
+        return describe(view)

@@ -1,0 +1,72 @@
+"""The `dataset` spec: which labelled images, how their captions read, how they are laid out."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ...core.kind import KindConfig
+
+Rating = Literal["SAFE", "SUGGESTIVE", "ADULT", "EXPLICIT"]
+Shot = Literal["close", "mid", "far", "unknown"]
+LAYOUTS = ("kohya", "flat", "imagefolder", "ai-toolkit")
+
+
+class ExcludeConfig(KindConfig):
+    nsfw: list[Rating] = Field(default_factory=lambda: ["ADULT", "EXPLICIT"],
+                               description="NSFW ratings left out (ADULT and EXPLICIT by default)")
+    tags: list[str] = Field(default_factory=list, description="leave out images with any of these tags")
+
+
+class IncludeConfig(KindConfig):
+    tags: list[str] = Field(default_factory=list,
+                            description="keep only images with at least one of these tags (empty: all)")
+
+
+class BucketConfig(KindConfig):
+    enabled: bool = Field(True, description="aspect-ratio buckets; off: every image is a square crop")
+    step: int = Field(64, ge=8, description="bucket sides are multiples of this")
+    min_side: int = Field(256, ge=64, description="smallest bucket side")
+    max_side: int = Field(1024, ge=64, description="largest bucket side")
+
+
+class ShotConfig(KindConfig):
+    detect: bool = Field(True, description="classify close / mid / far by the largest face")
+    close: float = Field(0.25, gt=0, lt=1, description="face share of the image above which a shot is close")
+    far: float = Field(0.08, gt=0, lt=1, description="face share below which a shot is far")
+    folders: bool = Field(False, description="one layout folder per shot type")
+    prefix: dict[Shot, str] = Field(default_factory=dict,
+                                    description="text put before the caption per shot type, e.g. {close: close-up}")
+
+
+class ConceptConfig(KindConfig):
+    taxonomy: str | None = Field(None, description="project YAML/JSON file: category → terms (default: shipped)")
+    custom: dict[str, list[str]] = Field(default_factory=dict,
+                                         description="extra categories → terms, merged over the taxonomy")
+    top: int = Field(20, ge=1, description="how many top concepts metadata.json lists")
+
+
+class DatasetConfig(KindConfig):
+    from_: list[str] = Field(..., alias="from", min_length=1,
+                             description="labels targets; an image in several appears once, labelled by the first")
+    exclude: ExcludeConfig = Field(default_factory=ExcludeConfig)
+    include: IncludeConfig = Field(default_factory=IncludeConfig)
+    require_caption: bool = Field(True, description="leave out (and list) images without a caption")
+    min_size: tuple[int, int] | None = Field(None, description="minimum [width, height]")
+    limit: int | None = Field(None, ge=1, description="at most this many images, a seeded sample")
+    seed: int = Field(0, description="seed for the sample and tag shuffling")
+    trigger: str | None = Field(None, description="trigger word put in captions ({trigger})")
+    caption: str = Field("{trigger}, {caption}",
+                         description="caption template: {trigger} {caption} {tags} {tags:N} {shot} {name}")
+    shuffle_tags: bool = Field(False, description="shuffle comma-separated caption parts (seeded)")
+    keep_tokens: int = Field(1, ge=0, description="leading caption parts never shuffled")
+    caption_dropout: float = Field(0.0, ge=0, le=1, description="caption dropout rate passed on to training")
+    max_caption_length: int = Field(400, ge=10, description="captions are cut (with a warning) above this many characters")
+    format: Literal["kohya", "flat", "imagefolder", "ai-toolkit"] = Field("kohya", description="layout written")
+    repeats: int | None = Field(None, ge=1, description="kohya repeats (default: from the dataset size)")
+    resolution: int = Field(512, ge=64, description="training side length the bucket plan is for")
+    buckets: BucketConfig = Field(default_factory=BucketConfig)
+    shots: ShotConfig = Field(default_factory=ShotConfig)
+    concepts: ConceptConfig = Field(default_factory=ConceptConfig)
+    contact_sheet: bool = Field(True, description="write contact_sheet.png")

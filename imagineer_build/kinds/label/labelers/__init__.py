@@ -1,0 +1,1 @@
+"""Labelers: each turns album images into Labels (caption, tags, NSFW rating) its own way."""

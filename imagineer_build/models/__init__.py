@@ -1,0 +1,112 @@
+"""Base models: what a name in imagineer.yaml `models:` means, and its identity for keys.
+
+This module stays light (no torch): `imagineer status` computes keys through it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .builtin import BUILTIN_VERSION, BUILTINS
+
+BUILTIN_PREFIX = "builtin:"
+
+
+class ModelSpec(BaseModel):
+    """One entry of imagineer.yaml `models:`."""
+
+    model_config = ConfigDict(extra="forbid")
+    base: str = Field(description="HF id (org/name), local diffusers folder, .safetensors/.ckpt file, or builtin:tiny-sd")
+    arch: Literal["sd15", "sdxl"] = "sd15"
+    revision: str | None = Field(None, description="HF revision (branch, tag or commit)")
+    variant: str | None = Field(None, description="HF weight variant, e.g. fp16")
+    dtype: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    prediction_type: Literal["epsilon", "v_prediction"] | None = None
+
+    @property
+    def builtin(self) -> str | None:
+        return self.base[len(BUILTIN_PREFIX):] if self.base.startswith(BUILTIN_PREFIX) else None
+
+    def local_path(self, project_root: Path) -> Path | None:
+        """A local folder or file, when base names one."""
+        if self.builtin:
+            return None
+        p = Path(os.path.expanduser(self.base))
+        p = p if p.is_absolute() else project_root / p
+        if p.exists() or self.base.endswith((".safetensors", ".ckpt")) or self.base.startswith((".", "/", "~")):
+            return p
+        return None
+
+
+class ModelError(Exception):
+    pass
+
+
+def resolve_model(name: str, settings: dict[str, Any]) -> ModelSpec:
+    """The ModelSpec for a model name used in a spec (a key of `models:`, or a base string)."""
+    models = settings.get("models") or {}
+    if name in models:
+        return ModelSpec.model_validate(models[name])
+    if name.startswith(BUILTIN_PREFIX):
+        return ModelSpec(base=name, arch=BUILTINS.get(name[len(BUILTIN_PREFIX):], "sd15"))
+    known = ", ".join(sorted(models)) or "none"
+    raise ModelError(f"unknown model {name!r}: add it under `models:` in imagineer.yaml (defined: {known})")
+
+
+def check_model(name: str, settings: dict[str, Any]) -> str | None:
+    """A problem with a model reference, for spec validation; None when fine."""
+    try:
+        spec = resolve_model(name, settings)
+    except (ModelError, ValueError) as e:
+        return str(e)
+    if spec.builtin and spec.builtin not in BUILTINS:
+        return f"unknown builtin model {spec.base!r}; known: " + ", ".join(BUILTIN_PREFIX + b for b in BUILTINS)
+    if spec.builtin and BUILTINS[spec.builtin] != spec.arch:
+        return f"{spec.base} is an {BUILTINS[spec.builtin]} model, but arch says {spec.arch}"
+    return None
+
+
+def model_identity(spec: ModelSpec, project_root: Path) -> dict[str, Any]:
+    """What a key records about a model: builtin version, HF id + resolved commit, or a local
+    path whose bytes the kind adds as a file input (see model_file_inputs)."""
+    ident: dict[str, Any] = {"arch": spec.arch, "dtype": spec.dtype, "prediction_type": spec.prediction_type}
+    if spec.builtin:
+        ident["builtin"] = f"{spec.builtin}@{BUILTIN_VERSION}"
+    elif spec.local_path(project_root) is not None:
+        ident["local"] = "file input"
+    else:
+        ident["hf"] = spec.base
+        ident["revision"] = spec.revision
+        ident["variant"] = spec.variant
+        commit = _hf_cached_commit(spec.base, spec.revision)
+        if commit:
+            ident["commit"] = commit
+    return ident
+
+
+def model_file_input_path(spec: ModelSpec, project_root: Path) -> str | None:
+    """The local file or folder whose bytes identify the model, as a path for a FileInput."""
+    p = spec.local_path(project_root)
+    if p is None:
+        return None
+    try:
+        return str(p.relative_to(project_root))
+    except ValueError:
+        return str(p)
+
+
+def _hf_cached_commit(repo_id: str, revision: str | None) -> str | None:
+    """The commit the local HF cache resolves a revision to, read from its refs folder (no hub call)."""
+    home = Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME", Path.home() / ".cache/huggingface")) / "hub")
+    ref = home / f"models--{repo_id.replace('/', '--')}" / "refs" / (revision or "main")
+    try:
+        return ref.read_text().strip()
+    except OSError:
+        if revision and len(revision) == 40:
+            return revision
+        return None

@@ -1,0 +1,71 @@
+"""Load a base model's diffusers pipeline: builtin, local folder, single file or HF id."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from . import ModelError, ModelSpec
+from .builtin import ensure_builtin
+
+
+def pick_device(spec: ModelSpec) -> str:
+    import torch
+
+    if spec.device != "auto":
+        return spec.device
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def pick_dtype(spec: ModelSpec, device: str):
+    """auto: bf16 on CUDA that supports it, else fp16 on CUDA/MPS, fp32 on the CPU."""
+    import torch
+
+    table = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+    if spec.dtype != "auto":
+        return table[spec.dtype]
+    if device == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device == "mps":
+        return torch.float16
+    return torch.float32
+
+
+def pipeline_class(arch: str):
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    return StableDiffusionXLPipeline if arch == "sdxl" else StableDiffusionPipeline
+
+
+def load_pipeline(spec: ModelSpec, project_root: Path, store_root: Path, dtype=None) -> Any:
+    """The full pipeline (VAE, text encoder(s), tokenizer(s), UNet, scheduler) on the CPU."""
+    cls = pipeline_class(spec.arch)
+    kwargs: dict[str, Any] = {}
+    if dtype is not None:
+        kwargs["torch_dtype"] = dtype
+    if spec.arch == "sd15":
+        kwargs.update(safety_checker=None, requires_safety_checker=False)
+    if spec.builtin:
+        os.environ["HF_HUB_OFFLINE"] = "1"  # builtin models never touch the hub
+        folder = ensure_builtin(store_root, spec.builtin)
+        return cls.from_pretrained(folder, local_files_only=True, **kwargs)
+    local = spec.local_path(project_root)
+    if local is not None:
+        if not local.exists():
+            raise ModelError(f"model file or folder {local} does not exist")
+        if local.is_file():
+            return cls.from_single_file(str(local), **kwargs)
+        return cls.from_pretrained(local, local_files_only=True, **kwargs)
+    try:
+        return cls.from_pretrained(spec.base, revision=spec.revision, variant=spec.variant, **kwargs)
+    except OSError as e:
+        raise ModelError(
+            f"cannot load {spec.base!r} from the Hugging Face hub or its local cache: {e}. "
+            "Download it once with network access (huggingface-cli download), or point `base:` "
+            "at a local folder or .safetensors file."
+        ) from e

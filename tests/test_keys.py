@@ -1,0 +1,129 @@
+"""Keys: independent of key order and spelled-out defaults, free of absolute paths, and built on
+upstream artifact digests so a rebuilt target with unchanged bytes stops the rebuild there."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import yaml
+from conftest import Project, imagineer_exe
+from engine_kinds import ENV
+
+
+def lock_keys(project) -> dict[str, str]:
+    data = yaml.safe_load((project.root / "imagineer.lock").read_text())
+    return {k: v["key"] for k, v in data["targets"].items()}
+
+
+def test_key_order_and_spelled_out_defaults_do_not_change_the_key(project, shapes):
+    project.spec("""
+        sources:
+          photos:
+            dir: data/shapes
+            filter: {min_size: [64, 64], max_aspect: 3}
+    """)
+    first = project.build(env=ENV)
+    assert first.statuses() == {"photos": "built"}
+    keys = lock_keys(project)
+    project.spec("""
+        sources:
+          photos:
+            decode: {animated: first, max_pixels: 64000000}
+            filter: {max_aspect: 3.0, formats: [jpeg, png, webp, gif, bmp], min_size: [64, 64]}
+            sidecar_ext: .txt
+            dedup: {threshold: 6, near: true}
+            dir: data/shapes
+    """)
+    again = project.build(env=ENV)
+    assert again.statuses() == {"photos": "cached"}
+    assert lock_keys(project) == keys
+    # A real change of value does change it.
+    project.spec("""
+        sources:
+          photos:
+            dir: data/shapes
+            filter: {min_size: [64, 64], max_aspect: 2.5}
+    """)
+    changed = project.build(env=ENV)
+    assert changed.statuses() == {"photos": "built"}
+    assert lock_keys(project) != keys
+
+
+def test_keys_hold_no_absolute_paths(project, shapes, tmp_path):
+    project.spec("""
+        sources:
+          photos: {dir: data/shapes}
+        fakes:
+          notes: {uses: [photos], file: data/shapes/shape_000.txt}
+    """)
+    assert project.build(env=ENV).code == 0
+    moved = Project(tmp_path / "elsewhere" / "deeper")
+    shutil.copytree(project.root, moved.root, ignore=shutil.ignore_patterns("cache", "out", "*.lock"))
+    assert moved.build(env=ENV).code == 0
+    assert lock_keys(moved) == lock_keys(project)
+    assert str(project.root) not in (project.root / "imagineer.lock").read_text()
+
+
+def test_early_cutoff_unchanged_output_leaves_dependents_fresh(project):
+    project.write("data/a.txt", "one\n")
+    project.write("data/c.txt", "one\n")
+    project.spec("""
+        fakes:
+          constant: {file: data/a.txt, output: same bytes every time}
+          after-constant: {uses: [constant]}
+          echo: {file: data/c.txt}
+          after-echo: {uses: [echo]}
+    """)
+    assert set(project.build(env=ENV).statuses().values()) == {"built"}
+    project.write("data/a.txt", "two\n")
+    project.write("data/c.txt", "two\n")
+    r = project.build(env=ENV)
+    assert r.statuses() == {"constant": "built", "after-constant": "cached",
+                            "echo": "built", "after-echo": "built"}
+    st = project.run("status", "--json", env=ENV)
+    assert all('"fresh"' in line for line in st.out.splitlines())
+
+
+def test_explain_names_the_file_that_changed(project):
+    project.write("data/a.txt", "one\n")
+    project.spec("""
+        fakes:
+          echo: {file: data/a.txt}
+          after: {uses: [echo]}
+    """)
+    project.build(env=ENV)
+    project.write("data/a.txt", "two\n")
+    r = project.run("status", env=ENV)
+    lines = {line.split()[1]: line for line in r.out.splitlines()}
+    assert lines["echo"].startswith("stale") and "file data/a.txt" in lines["echo"]
+    assert "upstream echo is stale" in lines["after"]
+
+
+def test_input_edited_during_a_build_is_not_recorded(project):
+    project.write("data/a.txt", "before\n")
+    project.spec("""
+        fakes:
+          slow: {file: data/a.txt, sleep: 1.5, journal: journal.txt}
+    """)
+    p = subprocess.Popen([*imagineer_exe(), "build", "--json"], cwd=project.root, env={**os.environ, **ENV},
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journal = project.root / "journal.txt"
+    deadline = time.monotonic() + 30
+    while not (journal.exists() and "start" in journal.read_text()):
+        assert time.monotonic() < deadline and p.poll() is None
+        time.sleep(0.02)
+    project.write("data/a.txt", "edited mid-build\n")
+    out, _ = p.communicate(timeout=60)
+    ev = [e for e in map(json.loads, out.splitlines()) if e.get("event") == "target"]
+    assert p.returncode == 1
+    assert ev[0]["status"] == "failed"
+    assert "data/a.txt changed while slow was building" in ev[0]["error"]
+    # The next build sees the edited file and records that.
+    again = project.build(env=ENV)
+    assert again.statuses() == {"slow": "built"}
+    out_file = project.root / "out/slow/out.txt"
+    assert out_file.read_text() == "edited mid-build\n"
