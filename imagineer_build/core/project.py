@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import re
 import types
 import typing
@@ -96,7 +97,9 @@ class Project:
 
     @property
     def store_root(self) -> Path:
-        return (self.root / self.settings.cache).resolve()
+        """imagineer.yaml `cache:`, unless IMAGINEER_CACHE points at a shared store (CI)."""
+        shared = os.environ.get("IMAGINEER_CACHE")
+        return Path(shared).expanduser().resolve() if shared else (self.root / self.settings.cache).resolve()
 
     @property
     def out_root(self) -> Path:
