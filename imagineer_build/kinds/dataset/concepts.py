@@ -56,8 +56,9 @@ def compile_terms(taxonomy: dict[str, Any], source: str = "taxonomy") -> list[Te
             elif isinstance(entry, dict) and len(entry) == 1:
                 name, aliases = next(iter(entry.items()))
                 aliases = aliases or []
-                if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
-                    raise TaxonomyError(f"{source}: aliases of {name!r} must be a list of strings")
+                if not isinstance(aliases, list) or not all(isinstance(a, str | int | float) for a in aliases):
+                    raise TaxonomyError(f"{source}: aliases of {name!r} must be a list of words")
+                aliases = [str(a) for a in aliases]  # YAML reads `2` as a number
             else:
                 raise TaxonomyError(f"{source}: in {category!r}, {entry!r} is neither a term nor {{term: [aliases]}}")
             terms.append(Term(str(category), str(name), _pattern([str(name), *aliases])))

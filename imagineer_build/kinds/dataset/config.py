@@ -27,8 +27,14 @@ class IncludeConfig(KindConfig):
 class BucketConfig(KindConfig):
     enabled: bool = Field(True, description="aspect-ratio buckets; off: every image is a square crop")
     step: int = Field(64, ge=8, description="bucket sides are multiples of this")
-    min_side: int = Field(256, ge=64, description="smallest bucket side")
-    max_side: int = Field(1024, ge=64, description="largest bucket side")
+    min_side: int | None = Field(None, ge=8, description="smallest bucket side (default: 256, or resolution/2 if smaller)")
+    max_side: int | None = Field(None, ge=8, description="largest bucket side (default: 1024, or 2 x resolution if larger)")
+
+    def sides(self, resolution: int) -> tuple[int, int]:
+        """(min_side, max_side) with the defaults worked out for this resolution."""
+        lo = self.min_side if self.min_side is not None else max(self.step, min(256, resolution // 2))
+        hi = self.max_side if self.max_side is not None else max(1024, 2 * resolution)
+        return lo, hi
 
 
 class ShotConfig(KindConfig):

@@ -18,6 +18,7 @@ class Candidate:
     """One labelled image as the dataset sees it."""
 
     digest: str
+    blob_digest: str  # digest of the file in the labels artifact (normally == digest)
     blob: str  # path of the image bytes in the store (read-only)
     source: str  # the labels target it came from
     path: str  # its path inside that labels artifact
@@ -57,7 +58,7 @@ def merge(upstreams: list[tuple[str, Any, Any]]) -> tuple[list[Candidate], list[
                 continue
             lab = labelset.labels.get(im.digest)
             cand = Candidate(
-                digest=im.digest, blob=str(view.path(im.path)), source=target, path=im.path,
+                digest=im.digest, blob_digest=view.files[im.path], blob=str(view.path(im.path)), source=target, path=im.path,
                 width=im.width, height=im.height, format=im.format,
                 caption=(lab.caption if lab else im.caption) or None,
                 tags=list(lab.tags) if lab else [],

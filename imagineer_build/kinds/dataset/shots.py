@@ -18,8 +18,8 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-DETECT_VERSION = "1"
-DETECT_SIDE = 384  # longest side the detector sees
+DETECT_VERSION = "2"
+DETECT_SIDE = 320  # longest side the detector sees: faces down to ~0.6% of the image
 POOL_THRESHOLD = 32
 
 
@@ -72,12 +72,12 @@ def detect_faces(path: str) -> dict[str, Any]:
     faces: list[dict[str, Any]] = []
     if detector_name().startswith("opencv"):
         boxes, _levels, weights = _cv2_cascade().detectMultiScale3(
-            arr, scaleFactor=1.1, minNeighbors=5, minSize=(20, 20), outputRejectLevels=True)
+            arr, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24), outputRejectLevels=True)
         for (x, y, w, h), s in zip(list(boxes), list(weights), strict=False):
             faces.append({"box": [int(x), int(y), int(w), int(h)], "score": round(float(s), 3)})
     else:
         found = _skimage_cascade().detect_multi_scale(
-            img=arr.astype(np.float64) / 255.0, scale_factor=1.2, step_ratio=1, min_size=(20, 20),
+            img=arr.astype(np.float64) / 255.0, scale_factor=1.2, step_ratio=1, min_size=(24, 24),
             max_size=arr.shape[:2], min_neighbor_number=4)
         for d in found:
             faces.append({"box": [int(d["c"]), int(d["r"]), int(d["width"]), int(d["height"])], "score": None})

@@ -1,0 +1,152 @@
+"""Build a dataset: labelled images in → a training layout, its report and the trainer's meta out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ...core.artifact import Artifact
+from ...core.kind import BuildContext
+from ...media.datasetfmt import DatasetEntry, DatasetInfo
+from ...media.labelset import LabelSet
+from . import buckets, captions, concepts, layouts, report, select, shots
+from .config import DatasetConfig
+
+SHOT_MEMO = "dataset.shot"
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be built as specified; the message says which input is wrong."""
+
+
+def load_upstreams(ctx: BuildContext, cfg: DatasetConfig) -> list[tuple[str, LabelSet, Any]]:
+    out = []
+    for i, name in enumerate(cfg.from_):
+        view = ctx.upstream[name]
+        try:
+            out.append((name, LabelSet.from_meta(view.meta), view))
+        except (ValueError, TypeError, KeyError) as e:
+            raise DatasetError(f"from[{i}]: {name!r} is not a labels target ({e}); "
+                               "a dataset reads labels targets (labels: {NAME: {of: SOURCE, ...}})") from None
+    return out
+
+
+def load_terms(ctx: BuildContext, cfg: DatasetConfig) -> list[concepts.Term]:
+    c = cfg.concepts
+    if c.taxonomy:
+        path = ctx.inputs[c.taxonomy].abspath("")
+        taxonomy = concepts.load_taxonomy(Path(path))
+    else:
+        taxonomy = concepts.load_taxonomy()
+    taxonomy = {**taxonomy, **c.custom}
+    return concepts.compile_terms(taxonomy, c.taxonomy or "default taxonomy")
+
+
+def build_dataset(ctx: BuildContext) -> Artifact:
+    cfg: DatasetConfig = ctx.config
+    upstreams = load_upstreams(ctx, cfg)
+    terms = load_terms(ctx, cfg)
+    cands, duplicates = select.merge(upstreams)
+    kept, excluded = select.choose(cands, cfg)
+    ctx.progress(0, len(kept), "images selected")
+
+    shot_of: dict[str, dict[str, Any]] = {}
+    if cfg.shots.detect and kept:
+        detections = shots.detect_all(
+            ctx.memo(SHOT_MEMO), [(c.digest, c.blob) for c in kept], jobs=ctx.jobs,
+            progress=lambda d, t: ctx.progress(d, t, "faces detected"), check_cancelled=ctx.check_cancelled)
+        for c in kept:
+            shot_of[c.digest] = shots.shot_info(detections[c.digest], cfg.shots.close, cfg.shots.far)
+            if "error" in shot_of[c.digest]:
+                ctx.log(f"face detection failed for {c.ref}: {shot_of[c.digest]['error']}", "warning")
+
+    rec = report.recommended(len(kept), cfg.repeats)
+    settings = captions.CaptionSettings(
+        template=cfg.caption, trigger=cfg.trigger, shuffle=cfg.shuffle_tags, keep_tokens=cfg.keep_tokens,
+        seed=cfg.seed, max_length=cfg.max_caption_length, prefixes=dict(cfg.shots.prefix))
+    stems = layouts.unique_stems([(c.digest, c.stem) for c in kept])
+    placed: list[layouts.Placed] = []
+    truncated: list[dict[str, Any]] = []
+    for c in kept:
+        shot = shot_of.get(c.digest, {}).get("shot") if cfg.shots.detect else None
+        a = captions.assemble(settings, caption=c.caption, tags=c.tags, shot=shot, name=stems[c.digest],
+                              salt=c.digest)
+        if a.truncated_from:
+            truncated.append({"image": c.ref, "length": a.truncated_from})
+        placed.append(layouts.Placed(c.digest, c.blob_digest, stems[c.digest], c.format, a.text, shot, rec["repeats"]))
+
+    b = cfg.buckets
+    lo, hi = b.sides(cfg.resolution)
+    chosen, used = buckets.assign([(c.width, c.height) for c in kept], cfg.resolution, b.enabled, b.step, lo, hi)
+    lay = layouts.write(placed, layouts.LayoutSettings(
+        layout=cfg.format, trigger=cfg.trigger, name=ctx.target, resolution=cfg.resolution,
+        batch_size=rec["batch_size"], repeats=rec["repeats"], shot_folders=cfg.shots.folders and cfg.shots.detect,
+        shuffle=cfg.shuffle_tags, keep_tokens=cfg.keep_tokens, caption_dropout=cfg.caption_dropout,
+        bucket={"enabled": b.enabled, "step": b.step, "min_side": lo, "max_side": hi}))
+
+    per_image_concepts = [concepts.find(terms, " , ".join([c.caption or "", *c.tags])) for c in kept]
+    entries = []
+    for c, p, bucket, found in zip(kept, placed, chosen, per_image_concepts, strict=True):
+        extra: dict[str, Any] = {"source": c.ref, "tags": c.tags, "concepts": found}
+        if c.nsfw:
+            extra["nsfw"] = c.nsfw
+        if c.digest in shot_of:
+            extra["shot_info"] = {k: v for k, v in shot_of[c.digest].items() if k != "shot"}
+        entries.append(DatasetEntry(digest=c.digest, image=lay.image_of[c.digest], caption=p.caption,
+                                    width=c.width, height=c.height, bucket=list(bucket), repeats=p.repeats,
+                                    shot=p.shot, extra=extra))
+
+    shot_dist = report.shot_distribution([e.shot or "unknown" for e in entries]) if cfg.shots.detect else None
+    concept_summary = concepts.frequencies(per_image_concepts, cfg.concepts.top)
+    warns = report.warnings(
+        n=len(entries), shots=shot_dist, excluded=excluded,
+        uncaptioned=sum(1 for c in kept if not (c.caption and c.caption.strip())),
+        truncated=len(truncated), max_length=cfg.max_caption_length, trigger=cfg.trigger,
+        label_errors=sum(1 for c in cands if c.label_error))
+    for w in warns:
+        ctx.log(w, "warning")
+
+    bucket_counts: dict[str, int] = {}
+    for bk in chosen:
+        bucket_counts[f"{bk[0]}x{bk[1]}"] = bucket_counts.get(f"{bk[0]}x{bk[1]}", 0) + 1
+    summary = {
+        "dataset": ctx.target,
+        "layout": cfg.format,
+        "trigger": cfg.trigger,
+        "counts": {"images": len(entries), "candidates": len(cands), "excluded": len(excluded),
+                   "duplicates": len(duplicates),
+                   "by_source": {name: sum(1 for c in kept if c.source == name) for name in cfg.from_}},
+        "shots": shot_dist,
+        "shot_detector": shots.detector_name() if cfg.shots.detect else None,
+        "concepts": concept_summary,
+        "captions": {**report.caption_stats([e.caption for e in entries]), "truncated": truncated},
+        "buckets": {"resolution": cfg.resolution, "plan": used, "counts": bucket_counts},
+        "caption_dropout": cfg.caption_dropout,
+        "recommended": rec,
+        "warnings": warns,
+        "excluded": excluded,
+        "duplicates": duplicates,
+        "images": [{"image": e.image, "caption": e.caption, "shot": e.shot, "bucket": e.bucket,
+                    "concepts": e.extra["concepts"]} for e in entries],
+    }
+
+    files: dict[str, str] = dict(lay.images)
+    for rel, data in lay.texts.items():
+        files[rel] = ctx.put_bytes(data)
+    files["metadata.json"] = ctx.put_bytes(json.dumps(summary, indent=2, ensure_ascii=False).encode() + b"\n")
+    if cfg.contact_sheet and entries:
+        from ...media.contact import contact_sheet
+
+        items = [(Path(c.blob), (f"[{e.shot}] " if e.shot else "") + e.caption) for c, e in zip(kept, entries, strict=True)]
+        files["contact_sheet.png"] = ctx.put_bytes(contact_sheet(items))
+    ctx.progress(len(entries), len(entries), "dataset written")
+
+    info = DatasetInfo(layout=cfg.format, trigger=cfg.trigger, resolution=cfg.resolution, entries=entries,
+                       buckets=used, caption_dropout=cfg.caption_dropout,
+                       recommended={k: rec[k] for k in ("epochs", "batch_size", "repeats")})
+    meta = info.to_meta()
+    meta["report"] = {k: summary[k] for k in ("counts", "shots", "recommended", "warnings", "excluded")}
+    meta["report"]["top_concepts"] = concept_summary["top"]
+    facts = {"images": len(entries), "excluded": len(excluded), "warnings": len(warns)}
+    return Artifact(files=files, meta=meta, facts=facts)
