@@ -185,7 +185,7 @@ class Engine:
                         continue
                     if stop or not all(u in results for u in ups):
                         continue
-                    need = t.kind.resources or {"cpu": 1}
+                    need = t.kind.resources_for(t.config) or {"cpu": 1}
                     if not executor.possible(need):
                         results[name] = Result(name, "failed", error=f"needs resources {need}; the executor has {executor.slots}")
                         self.emit(results[name].event())

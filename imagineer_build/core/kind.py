@@ -51,6 +51,10 @@ class Kind:
     resources: ClassVar[dict[str, int]] = {"cpu": 1}
     env_allowlist: ClassVar[tuple[str, ...]] = ()
 
+    def resources_for(self, config: Any) -> dict[str, int]:
+        """The executor slots one target needs; a kind whose variants differ overrides this."""
+        return self.resources
+
     def refs(self, config: Any) -> list[Ref]:
         return []
 
@@ -85,10 +89,12 @@ class FileListing:
 
     root: Path
     entries: dict[str, tuple[str, int]]
+    errors: dict[str, str] = field(default_factory=dict)  # files that could not be read → why
 
     @property
     def digest(self) -> str:
-        return digest_json(sorted((k, v[0]) for k, v in self.entries.items()))
+        listed = sorted((k, v[0]) for k, v in self.entries.items())
+        return digest_json([listed, sorted(self.errors.items())] if self.errors else listed)
 
     def abspath(self, rel: str) -> Path:
         return self.root / rel if rel else self.root
@@ -168,6 +174,20 @@ class BuildContext:
 
     def put_bytes(self, data: bytes) -> str:
         return self.store.put_bytes(data)
+
+    def blob_path(self, digest: str) -> Path:
+        """Where a stored blob's bytes are (read-only), after checking them against the digest;
+        raises FileNotFoundError or BlobDamaged when the blob cannot be trusted."""
+        self.store.verify_blob(digest)
+        return self.store.blob_path(digest)
+
+    def has_blob(self, digest: str) -> bool:
+        return self.store.blob_ok(digest)
+
+    @property
+    def store_root(self) -> Path:
+        """The store folder, for caches that live beside the blobs (e.g. builtin models)."""
+        return self.store.root
 
     def resolve(self, rel: str) -> Path:
         """A project-relative path from the config, as an absolute path."""

@@ -1,4 +1,4 @@
-"""The `source` kind: an album of images from a project folder (and, later, the web)."""
+"""The `source` kind: an album of images from a project folder or a web scrape."""
 
 from __future__ import annotations
 
@@ -9,17 +9,21 @@ from pydantic import Field
 from ...core.artifact import Artifact, ArtifactView
 from ...core.kind import BuildContext, FileInput, Kind, KindConfig
 from .config import DecodeConfig, DedupConfig, FilterConfig
+from .scrape_config import ScrapeConfig
 
 
 class SourceConfig(KindConfig):
     dir: str | None = Field(None, description="project folder of images (recursive); NAME.txt beside an image is its caption")
+    scrape: ScrapeConfig | None = Field(None, description=(
+        "crawl a web site and download its images with their captions (frozen until the config "
+        "changes or `imagineer build --refresh TARGET`)"))
     sidecar_ext: str | None = Field(".txt", description="caption file extension; null to ignore sidecars")
     filter: FilterConfig = Field(default_factory=FilterConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     decode: DecodeConfig = Field(default_factory=DecodeConfig)
 
 
-VARIANTS = ("dir",)
+VARIANTS = ("dir", "scrape")
 
 
 class SourceKind(Kind):
@@ -28,6 +32,9 @@ class SourceKind(Kind):
     version = "1"
     Config = SourceConfig
     resources = {"cpu": 1}
+
+    def resources_for(self, config: SourceConfig) -> dict[str, int]:
+        return {"net": 1} if config.scrape is not None else {"cpu": 1}
 
     def check(self, config: SourceConfig, settings: dict[str, Any]):
         given = [v for v in VARIANTS if getattr(config, v) is not None]
@@ -41,6 +48,10 @@ class SourceKind(Kind):
         return []
 
     def build(self, ctx: BuildContext) -> Artifact:
+        if ctx.config.scrape is not None:
+            from .scrape import build_scrape
+
+            return build_scrape(ctx)
         from .dir_source import build_dir
 
         return build_dir(ctx)
@@ -54,7 +65,13 @@ class SourceKind(Kind):
             cap = f"  “{im.caption[:60]}”" if im.caption else ""
             lines.append(f"  {im.path}  {im.width}x{im.height} {im.format}{cap}")
         for section, entries in album.report.items():
-            if entries:
+            if section == "urls":  # scrape: one record per URL; show the ones that did not work
+                bad = [e for e in entries if e.get("status") != "ok"]
+                lines.append(f"urls: {len(entries)} ({len(entries) - len(bad)} ok)")
+                lines += [f"  {e['status']} {e['url']}: {e.get('reason')}" for e in bad[:20]]
+            elif isinstance(entries, dict) and entries:
+                lines.append(f"{section}: " + ", ".join(f"{k} {v}" for k, v in entries.items()))
+            elif entries:
                 lines.append(f"{section}: {len(entries)}")
                 for e in entries[:20]:
                     lines.append(f"  {e.get('path')}: {e.get('reason') or ('duplicate of ' + str(e.get('kept')))}")

@@ -26,6 +26,9 @@ def build_dir(ctx: BuildContext) -> Artifact:
             continue  # a caption, read below when its image is kept
         else:
             ignored.append({"path": rel, "reason": "not an image file name (" + ", ".join(IMAGE_SUFFIXES) + ")"})
+    for rel, why in listing.errors.items():
+        ignored.append({"path": rel, "reason": why})
+        ctx.log(f"skipped {rel}: {why}", "warning")
     probe_all(ctx, items, cfg.decode, lambda d, t: ctx.progress(d, t, "images probed"))
     sel = select(items, cfg.filter, cfg.dedup)
     files: dict[str, str] = {}

@@ -24,6 +24,10 @@ REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_RETRY_AFTER = 60.0
 
 
+class Cancelled(Exception):
+    """The user cancelled the build (raised inside the event loop, re-raised as KeyboardInterrupt)."""
+
+
 class FetchError(Exception):
     """A URL that could not be fetched; the message is the reason recorded in the report."""
 

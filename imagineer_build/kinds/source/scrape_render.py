@@ -23,6 +23,7 @@ QUIET_FLAGS = (
     "--disable-extensions", "--disable-default-apps", "--mute-audio",
 )
 LAUNCH_TIMEOUT_MS = 30_000
+PAGE_TIMEOUT_MIN = 15.0  # seconds; Chromium on a busy machine needs more than one HTTP timeout
 
 
 class ChromiumMissing(RuntimeError):
@@ -105,6 +106,8 @@ class Renderer:
 
         def on_response(resp) -> None:
             ctype = (resp.headers.get("content-type") or "").lower()
+            if 300 <= resp.status < 400:
+                return  # a redirect hop, not an image
             if resp.request.resource_type == "image" or ctype.startswith("image/"):
                 if resp.url not in images:
                     images.append(resp.url)
@@ -112,11 +115,16 @@ class Renderer:
         page.on("response", on_response)
         try:
             try:
-                resp = await page.goto(url, wait_until="load", timeout=self.cfg.timeout * 1000)
+                resp = await page.goto(url, wait_until="domcontentloaded",
+                                       timeout=max(self.cfg.timeout, PAGE_TIMEOUT_MIN) * 1000)
             except Exception as e:
                 raise FetchError(f"Chromium could not load the page: {str(e).splitlines()[0]}") from None
             if resp is not None and resp.status >= 400:
                 raise FetchError(f"HTTP {resp.status}")
+            try:  # one slow image must not cost the page: wait for `load` at most one timeout
+                await page.wait_for_load_state("load", timeout=self.cfg.timeout * 1000)
+            except Exception:
+                pass
             await page.evaluate("window.scrollTo(0, document.body ? document.body.scrollHeight : 0)")
             if self.cfg.settle_ms:
                 await page.wait_for_timeout(self.cfg.settle_ms)

@@ -11,7 +11,7 @@ import fnmatch
 import ipaddress
 import re
 import socket
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -39,7 +39,10 @@ def normalize(url: str, base: str | None = None) -> str | None:
     if ":" in host:
         host = f"[{host}]"
     netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    path = quote(unquote(parts.path), safe="/:@!$&'()*+,;=~-._%") or "/"
+    path = parts.path
+    if "/." in path:  # resolve dot segments: /a/../b → /b
+        path = urlsplit(urljoin("http://x/", path)).path
+    path = quote(path, safe="/:@!$&'()*+,;=~-._%") or "/"
     query = urlencode(sorted(parse_qsl(parts.query, keep_blank_values=True)), doseq=True)
     return urlunsplit((scheme, netloc, path, query, ""))
 
@@ -74,7 +77,7 @@ def matches(url: str, patterns: list[re.Pattern[str]]) -> bool:
 def _bad_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    for what in ("loopback", "private", "link_local", "multicast", "reserved", "unspecified"):
+    for what in ("unspecified", "loopback", "link_local", "multicast", "private", "reserved"):
         if getattr(ip, f"is_{what}"):
             return what.replace("_", "-")
     return None
