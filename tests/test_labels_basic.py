@@ -24,10 +24,12 @@ def test_sidecar_labels_carry_album_files_and_captions(project, shapes):
           shapes: {dir: data/shapes}
         labels:
           caps: {of: shapes, labeler: sidecar}
+          alt: {of: shapes, labeler: alt-text}
     """)
     r = project.build()
     assert r.code == 0, r.err
-    assert r.statuses() == {"shapes": "built", "caps": "built"}
+    assert r.statuses() == {"shapes": "built", "caps": "built", "alt": "built"}
+    assert show_json(project, "alt")["meta"]["summary"]["labelled"] == 0  # .txt files are not web captions
     labs, data = labels_by_name(project, "caps")
     src = show_json(project, "shapes")
     assert data["files"] == src["files"]  # same image paths and blob digests as the album
@@ -40,7 +42,7 @@ def test_sidecar_labels_carry_album_files_and_captions(project, shapes):
     assert data["meta"]["summary"]["failed"] == 0
     assert sorted((project.root / "out/caps/images").iterdir()) != []
     again = project.build()
-    assert again.statuses() == {"shapes": "cached", "caps": "cached"}
+    assert again.statuses() == {"shapes": "cached", "caps": "cached", "alt": "cached"}
     text = project.run("show", "caps")
     assert "12 images, 12 labelled, 0 failed" in text.out
 
@@ -179,3 +181,18 @@ def test_chain_sidecar_then_template_fills_gaps(project, shapes):
     assert labs["shape_004"]["labeler"] == "template"
     assert labs["shape_003"]["labeler"] == "sidecar"
     assert data["meta"]["report"]["labelers"] == {"sidecar": 11, "template": 1}
+
+
+def test_sidecar_preference_order_over_caption_origins():
+    from imagineer_build.kinds.label.config import ALT_TEXT_ORIGINS
+    from imagineer_build.kinds.label.labelers.sidecar import pick_caption
+    from imagineer_build.media.album import AlbumImage
+
+    im = AlbumImage("d", "images/a.png", 10, 10, "png", "scrape", caption="the figcaption",
+                    captions=[{"text": "alt words", "origin": "alt"}, {"text": "the figcaption", "origin": "figcaption"},
+                              {"text": " ", "origin": "jsonld"}])
+    assert pick_caption(im, None) == ("the figcaption", "figcaption")
+    assert pick_caption(im, ["alt", "figcaption"]) == ("alt words", "alt")
+    assert pick_caption(im, ["jsonld"]) is None  # empty text never counts; unlisted origins are not used
+    assert pick_caption(im, ["jsonld", "figcaption"]) == ("the figcaption", "figcaption")
+    assert pick_caption(im, ALT_TEXT_ORIGINS) == ("the figcaption", "figcaption")

@@ -15,10 +15,12 @@ from .overrides import apply_overrides, load_overrides
 def run_labeler(ctx: BuildContext, cfg: LabelsConfig, name: str, images: list[AlbumImage]) -> dict[str, Label]:
     if not images or name == "manual":
         return {}
-    if name == "sidecar":
+    if name in ("sidecar", "alt-text"):
+        from .config import ALT_TEXT_ORIGINS
         from .labelers.sidecar import label_sidecar
 
-        return label_sidecar(images, cfg.prefer)
+        prefer = cfg.prefer or (ALT_TEXT_ORIGINS if name == "alt-text" else None)
+        return label_sidecar(images, prefer)
     if name == "template":
         from .labelers.template import label_template
 

@@ -1,5 +1,75 @@
-"""CLI commands of this kind (placeholder: none yet)."""
+"""`imagineer labels export TARGET --to FILE`: the current labels as an editable overrides file.
+
+Non-destructive: it reads the target's last artifact and writes only FILE; the specs, the lock
+and the cache are never touched. Commit the edited file and name it in `overrides:`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer  # already loaded by the CLI that calls register()
 
 
 def register(app) -> None:
-    pass
+    labels_app = typer.Typer(help="labels targets: export captions for review", no_args_is_help=True)
+
+    @labels_app.command("export")
+    def export(
+        target: Annotated[str, typer.Argument(help="a labels target")],
+        to: Annotated[Path, typer.Option("--to", help="YAML file to write (overrides format)")],
+        force: Annotated[bool, typer.Option("--force", "-f", help="replace FILE if it exists")] = False,
+        project: Annotated[Optional[Path], typer.Option("--project", "-C", help="project folder")] = None,  # noqa: UP045
+    ) -> None:
+        """Write TARGET's current labels, keyed by image digest, for people to review and edit."""
+        from ...cli import _fail, _load
+
+        proj = _load(project)
+        if target not in proj.targets:
+            _fail(f"unknown target {target!r}", 2)
+        if proj.targets[target].kind_name != "labels":
+            _fail(f"{target} is a {proj.targets[target].kind_name} target, not labels", 2)
+        out = to if to.is_absolute() else Path.cwd() / to
+        if out.exists() and not force:
+            _fail(f"{to} exists; pass --force to replace it", 1)
+        try:
+            text, n = export_text(proj, target)
+        except LookupError as e:
+            _fail(str(e), 1)
+        from ...core.store import atomic_write
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(out, text.encode("utf-8"))
+        typer.echo(f"wrote {n} labels of {target} to {to}", err=True)
+
+    app.add_typer(labels_app, name="labels")
+
+
+def export_text(proj, target: str) -> tuple[str, int]:
+    """(YAML text, number of images) of the target's last built labels."""
+    import yaml
+
+    from ...core.lockfile import read_lock
+    from ...core.store import LocalStore, StoreError
+    from ...media.labelset import LabelSet
+    from .overrides import export_entries
+
+    store = LocalStore(proj.store_root)
+    entry = read_lock(proj.lock_path).get(target) or {}
+    rec = store.last_action(target)
+    digest = entry.get("artifact") or (rec.artifact if rec else None)
+    if not digest:
+        raise LookupError(f"{target} has not been built yet: imagineer build {target}")
+    try:
+        view = store.load_artifact(digest, verify=False)
+    except (OSError, StoreError) as e:
+        raise LookupError(f"{target}: artifact {digest} is not in the store ({e}); build it again") from None
+    ls = LabelSet.from_meta(view.meta)
+    entries = export_entries(ls.labels, ls.album.images)
+    head = (f"# Labels of {target} (artifact {digest[:12]}), keyed by image digest.\n"
+            "# Edit caption / tags / nsfw (SAFE, SUGGESTIVE, ADULT, EXPLICIT), or use add_tags / remove_tags;\n"
+            "# delete entries you do not change. Name this file in the target's `overrides:` to apply it.\n"
+            "# `file`, `labeler` and `error` are for reading only.\n")
+    body = yaml.safe_dump(entries, sort_keys=False, allow_unicode=True, width=100)
+    return head + body, len(entries)

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from ...core.kind import KindConfig
 
-LABELERS = ("claude", "sidecar", "template", "manual")
-LabelerName = Literal["claude", "sidecar", "template", "manual"]
+LABELERS = ("claude", "sidecar", "alt-text", "template", "manual")
+LabelerName = Literal["claude", "sidecar", "alt-text", "template", "manual"]
+# alt-text: the sidecar labeler limited to what a web page said about the image, best first
+ALT_TEXT_ORIGINS = ["figcaption", "alt", "jsonld", "title", "meta", "nearby"]
 PresetName = Literal["default", "sd_training", "tags_only"]
 
 # Built-in values for settings a spec and the project defaults may both leave out.
 BUILTIN: dict[str, Any] = {
-    "model": "claude-sonnet-4-5",
+    "model": "claude-sonnet-5-5",  # claude-sonnet-4-5 reaches end of life on 2026-11-30
     "max_tokens": 1024,
-    "temperature": 0.0,
     "prompt": "default",
     "concurrency": 8,
     "timeout": 120.0,
@@ -33,7 +34,7 @@ BUILTIN: dict[str, Any] = {
 
 class LabelsConfig(KindConfig):
     of: str = Field(..., description="the album target to label (a source, a generation, ...)")
-    labeler: LabelerName | None = Field(None, description="one labeler: claude | sidecar | template | manual")
+    labeler: LabelerName | None = Field(None, description="one labeler: claude | sidecar | alt-text | template | manual")
     labelers: list[LabelerName] | None = Field(
         None, description="a chain of labelers tried in order, e.g. [sidecar, claude]")
     chain: Literal["first", "merge"] = Field(
@@ -51,7 +52,8 @@ class LabelsConfig(KindConfig):
     # claude
     model: str | None = Field(None, description=f"Claude model id (default {BUILTIN['model']})")
     max_tokens: int | None = Field(None, ge=16, le=64000, description="answer token limit (default 1024)")
-    temperature: float | None = Field(None, ge=0, le=1, description="sampling temperature (default 0)")
+    temperature: float | None = Field(
+        None, description="not supported: API version 2026-10-21 (anthropic SDK 2.x) rejects sampling parameters")
     prompt: PresetName | None = Field(None, description="prompt preset: default | sd_training | tags_only")
     custom_prompt: str | None = Field(None, description="instructions replacing the preset's text")
     context: str | None = Field(None, description="text about the collection added to the prompt")
@@ -62,6 +64,14 @@ class LabelsConfig(KindConfig):
     base_url: str | None = Field(None, description="API base URL (default: env ANTHROPIC_BASE_URL, else Anthropic's)")
     batch: bool | None = Field(None, description="use the Message Batches API (half price, slower)")
     poll_interval: float | None = Field(None, gt=0, description="batch mode: seconds between status polls")
+
+    @field_validator("temperature")
+    @classmethod
+    def _no_temperature(cls, v):
+        if v is not None:
+            raise ValueError("temperature is not supported: the Messages API version sent by the anthropic "
+                             "SDK 2.x (2026-10-21) rejects sampling parameters; remove it")
+        return v
 
     def chain_names(self) -> list[str]:
         if self.labelers:

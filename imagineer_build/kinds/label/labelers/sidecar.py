@@ -17,7 +17,13 @@ def origin_rank(origin: str, prefer: list[str] | None) -> int | None:
 
 
 def pick_caption(image: AlbumImage, prefer: list[str] | None) -> tuple[str, str] | None:
-    """(text, origin) of the most preferred non-empty caption, album order breaking ties."""
+    """(text, origin) of the most preferred non-empty caption, album order breaking ties.
+
+    With no preference list the album's own best caption (chosen by its source) is used.
+    """
+    if not prefer and image.caption and image.caption.strip():
+        origin = next((c.get("origin") for c in image.captions if c.get("text") == image.caption), None)
+        return image.caption.strip(), origin or "album"
     cands = list(image.captions)
     if not cands and image.caption:
         cands = [{"text": image.caption, "origin": "album"}]
