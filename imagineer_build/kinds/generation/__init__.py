@@ -1,16 +1,130 @@
-"""The `generation` kind (placeholder: being written; replace this whole file)."""
+"""The `generation` kind: an album of images from a CSV template, variations and a LoRA stack.
 
-from ...core.kind import Kind, KindConfig
+This module stays light: torch and diffusers are imported only when images are generated.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ...core.artifact import Artifact, ArtifactView
+from ...core.kind import BuildContext, FileInput, Kind, Ref
+from .config import GenerationConfig
 
 
-class _Config(KindConfig):
-    pass
+def _model_name(config: GenerationConfig, settings: dict[str, Any]) -> str | None:
+    return config.model or (settings.get("defaults") or {}).get("generations", {}).get("model")
 
 
 class GenerationKind(Kind):
     name = "generation"
     section = "generations"
-    Config = _Config
+    version = "1"
+    Config = GenerationConfig
+    resources = {"gpu": 1}
 
-    def build(self, ctx):
-        raise NotImplementedError("the generation kind is not written yet")
+    def refs(self, config: GenerationConfig) -> list[Ref]:
+        return [Ref(lo.use, ("loras", i, "use")) for i, lo in enumerate(config.loras) if lo.use is not None]
+
+    def files(self, config: GenerationConfig) -> list[FileInput]:
+        out = []
+        if config.template is not None:
+            out.append(FileInput(config.template, ("template",)))
+        for i, lo in enumerate(config.loras):
+            if lo.path is not None:
+                out.append(FileInput(lo.path, ("loras", i, "path")))
+        for name, spec in config.variations.values.items():
+            if isinstance(spec, str):
+                out.append(FileInput(spec, ("variations", name)))
+        return out
+
+    def settings_files(self, config: GenerationConfig, settings: dict[str, Any]) -> list[FileInput]:
+        from ...models import ModelError, model_file_input_path, resolve_model
+
+        name = _model_name(config, settings)
+        try:
+            spec = resolve_model(name, settings) if name else None
+        except (ModelError, ValueError):
+            return []
+        path = model_file_input_path(spec, Path(settings["root"])) if spec else None
+        return [FileInput(path, ("model",))] if path else []
+
+    def key_extras(self, config: GenerationConfig, settings: dict[str, Any]) -> dict[str, Any]:
+        from ...models import model_identity, resolve_model
+
+        name = _model_name(config, settings)
+        if not name:
+            return {}
+        return {"model": model_identity(resolve_model(name, settings), Path(settings["root"]))}
+
+    def check(self, config: GenerationConfig, settings: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+        from ...models import check_model
+        from .expand import check_placeholders
+        from .template import TemplateError, read_rows
+        from .variations import VariationError, load_values
+
+        errors: list[tuple[tuple[Any, ...], str]] = []
+        name = _model_name(config, settings)
+        if not name:
+            errors.append(((), "a generation needs `model:` (or defaults: {generations: {model: ...}} in imagineer.yaml)"))
+        else:
+            problem = check_model(name, settings)
+            if problem:
+                errors.append((("model",) if config.model else (), problem))
+        for i, lo in enumerate(config.loras):
+            if (lo.use is None) == (lo.path is None):
+                errors.append((("loras", i), "a LoRA needs exactly one of `use: TARGET` or `path: FILE`"))
+        if config.variations.mode == "random" and config.variations.limit is None:
+            errors.append((("variations",), "mode: random needs a `limit` (combinations drawn per row)"))
+        root = Path(settings.get("root", "."))
+        for vname, spec in config.variations.values.items():
+            if isinstance(spec, str) and (root / spec).exists():
+                try:
+                    load_values(vname, spec, root)
+                except VariationError as e:
+                    errors.append((("variations", vname), str(e)))
+        columns: list[str] = []
+        if config.template is not None:
+            path = root / config.template
+            if not path.exists():
+                return errors  # the loader reports the missing file
+            try:
+                columns, _ = read_rows(path)
+            except TemplateError as e:
+                return [*errors, (("template",), str(e))]
+        return errors + check_placeholders(config, columns)
+
+    def build(self, ctx: BuildContext) -> Artifact:
+        from ...models import model_identity, resolve_model
+        from .album_out import build_artifact
+        from .expand import expand
+        from .lora_stack import resolve_stack
+        from .render import Settings, render
+
+        cfg: GenerationConfig = ctx.config
+        name = _model_name(cfg, ctx.settings)
+        spec = resolve_model(name, ctx.settings)
+        jobs = expand(cfg, ctx.project_root)
+        s = Settings(model_name=name, model_spec=spec, model_identity=model_identity(spec, ctx.project_root),
+                     width=cfg.size[0], height=cfg.size[1], steps=cfg.steps, guidance=cfg.guidance,
+                     scheduler=cfg.scheduler, batch_size=cfg.batch_size, stack=resolve_stack(ctx, cfg.loras))
+        rendered = render(ctx, jobs, s)
+        if rendered.generated:
+            ctx.log(f"generated {rendered.generated} images, {len(jobs) - rendered.generated} from the memo")
+        return build_artifact(ctx, jobs, s, rendered)
+
+    def describe(self, view: ArtifactView) -> str:
+        from ...media.album import Album
+
+        album = Album.from_meta(view.meta)
+        gen = view.meta.get("generation", {})
+        lines = [f"{len(album.images)} images, model {gen.get('model')}, {gen.get('steps')} steps, "
+                 f"{gen.get('scheduler')}, CFG {gen.get('guidance')}"]
+        for lo in gen.get("loras", []):
+            lines.append(f"  LoRA {lo['source']} × {lo['weight']}")
+        for im in album.images[:50]:
+            lines.append(f"  {im.path}  seed {im.extra.get('seed')}  “{(im.caption or '')[:70]}”")
+        for f in album.report.get("failed", []):
+            lines.append(f"  FAILED {f['path']}: {f['reason']}")
+        return "\n".join(lines)
