@@ -1,16 +1,81 @@
-"""The `lora` kind (placeholder: being written; replace this whole file)."""
+"""The `lora` kind: train a LoRA on a dataset target, built in or through an external trainer.
 
-from ...core.kind import Kind, KindConfig
+This module stays light: torch, diffusers and peft are imported only by the build.
+"""
 
+from __future__ import annotations
 
-class _Config(KindConfig):
-    pass
+from pathlib import Path
+from typing import Any
+
+from ...core.artifact import Artifact, ArtifactView
+from ...core.kind import BuildContext, FileInput, Kind, Ref
+from ...models import check_model, model_file_input_path, model_identity, resolve_model
+from .config import LoraConfig
 
 
 class LoraKind(Kind):
     name = "lora"
     section = "loras"
-    Config = _Config
+    version = "1"
+    Config = LoraConfig
+    resources = {"gpu": 1}
 
-    def build(self, ctx):
-        raise NotImplementedError("the lora kind is not written yet")
+    def resources_for(self, config: LoraConfig) -> dict[str, int]:
+        if config.backend is not None and config.backend.dry_run:
+            return {"cpu": 1}  # writes files only
+        return self.resources
+
+    def refs(self, config: LoraConfig) -> list[Ref]:
+        return [Ref(config.dataset, ("dataset",))]
+
+    def settings_files(self, config: LoraConfig, settings: dict[str, Any]) -> list[FileInput]:
+        try:
+            spec = resolve_model(config.model, settings)
+        except Exception:
+            return []  # check() reports it
+        path = model_file_input_path(spec, Path(settings["root"]))
+        return [FileInput(path, ("model",))] if path else []
+
+    def key_extras(self, config: LoraConfig, settings: dict[str, Any]) -> dict[str, Any]:
+        try:
+            spec = resolve_model(config.model, settings)
+        except Exception:
+            return {}
+        return {"model": model_identity(spec, Path(settings["root"]))}
+
+    def check(self, config: LoraConfig, settings: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+        problems: list[tuple[tuple[Any, ...], str]] = []
+        msg = check_model(config.model, settings)
+        if msg:
+            problems.append((("model",), msg))
+        if config.steps is not None and config.epochs is not None:
+            problems.append((("steps",), "give steps or epochs, not both"))
+        if config.sample_every and not config.sample_prompts:
+            problems.append((("sample_every",), "sample_every needs sample_prompts"))
+        if config.backend is None and config.train_text_encoder is False and config.text_encoder_lr:
+            problems.append((("text_encoder_lr",), "text_encoder_lr needs train_text_encoder: true"))
+        return problems
+
+    def build(self, ctx: BuildContext) -> Artifact:
+        if ctx.config.backend is not None:
+            from .external import build_external
+
+            return build_external(ctx)
+        from .build import build_builtin
+
+        return build_builtin(ctx)
+
+    def describe(self, view: ArtifactView) -> str:
+        lora = view.meta.get("lora")
+        if not lora:
+            return f"backend dry run: {view.meta.get('backend')}\nfiles: " + ", ".join(sorted(view.files)[:20])
+        lines = [f"{lora.get('file')}  ({lora.get('arch')}, rank {lora.get('rank')}, alpha {lora.get('alpha')})",
+                 f"kohya copy: {lora.get('kohya_file')}",
+                 f"steps {lora.get('steps')}, final loss {lora.get('final_loss')}",
+                 f"base model: {lora.get('base_model')}"]
+        for s in lora.get("samples", [])[:20]:
+            lines.append(f"  sample step {s['step']} seed {s['seed']}: {s['file']}  “{s['prompt'][:60]}”")
+        if "backend" in view.meta:
+            lines.append(f"backend: {view.meta['backend']}")
+        return "\n".join(lines)

@@ -1,0 +1,340 @@
+"""`backend: kohya | ai-toolkit`: the same spec written as another trainer's config and run.
+
+The dataset is laid out the way the trainer reads it (kohya `{repeats}_{name}` folders, or
+one flat folder for ai-toolkit), the config is written (TOML for sd-scripts, a job YAML for
+ai-toolkit), the configured command runs as a subprocess with its output streamed into the
+build's progress and log, and the `.safetensors` it writes is taken into the store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ...core.artifact import Artifact
+from ...core.kind import BuildContext
+from ...models import ModelSpec, model_identity
+from .build import plan_settings
+from .config import BackendConfig, TrainSettings
+from .data import TrainItem, train_items
+
+PROGRESS_RE = re.compile(r"(\d+)/(\d+)\s*\[")
+LOSS_RE = re.compile(r"(?:avr_loss|loss)[=:]\s*([0-9.]+(?:e[-+]?\d+)?)", re.I)
+
+
+class BackendError(Exception):
+    pass
+
+
+# ---- TOML (sd-scripts reads it; the standard library only parses TOML) ----------------------
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return json.dumps(str(v))  # a JSON string is a valid TOML basic string
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    """Flat keys first, then tables and arrays of tables (one level of nesting, what sd-scripts uses)."""
+    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items()
+             if v is not None and not isinstance(v, dict) and not _is_table_list(v)]
+    for k, v in data.items():
+        if isinstance(v, dict):
+            lines += ["", f"[{k}]"] + [f"{kk} = {_toml_value(vv)}" for kk, vv in v.items() if vv is not None]
+        elif _is_table_list(v):
+            for table in v:
+                lines += ["", f"[[{k}]]"]
+                lines += [f"{kk} = {_toml_value(vv)}" for kk, vv in table.items()
+                          if vv is not None and not _is_table_list(vv)]
+                for kk, vv in table.items():
+                    if _is_table_list(vv):
+                        for sub in vv:
+                            lines += ["", f"[[{k}.{kk}]]"]
+                            lines += [f"{a} = {_toml_value(b)}" for a, b in sub.items() if b is not None]
+    return "\n".join(lines) + "\n"
+
+
+def _is_table_list(v: Any) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
+
+
+# ---- dataset layout and configs ---------------------------------------------------------------
+
+def layout_dataset(items: list[TrainItem], root: Path, kind: str, trigger: str | None) -> dict[int, Path]:
+    """Copy images + .txt captions: kohya gets one `{repeats}_{name}` folder per repeat count."""
+    folders: dict[int, Path] = {}
+    for n, it in enumerate(items):
+        if kind == "kohya":
+            folder = folders.setdefault(it.repeats, root / f"{it.repeats}_{trigger or 'data'}")
+        else:
+            folder = folders.setdefault(1, root)
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = f"image_{n + 1:04d}"
+        shutil.copyfile(it.path, folder / f"{stem}{_suffix(it.path)}")
+        (folder / f"{stem}.txt").write_text(it.caption + "\n", encoding="utf-8")
+    return folders
+
+
+def _suffix(path: Path) -> str:
+    with open(path, "rb") as f:
+        head = f.read(12)
+    if head.startswith(b"\x89PNG"):
+        return ".png"
+    if head[:3] == b"\xff\xd8\xff":
+        return ".jpg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return ".webp"
+    return ".png"
+
+
+def model_path(spec: ModelSpec, ctx: BuildContext) -> str:
+    if spec.builtin:
+        from ...models.builtin import ensure_builtin
+
+        return str(ensure_builtin(ctx.store.root, spec.builtin))
+    local = spec.local_path(ctx.project_root)
+    return str(local) if local is not None else spec.base
+
+
+def kohya_configs(ts: TrainSettings, be: BackendConfig, name: str, base: str, folders: dict[int, Path],
+                  work: Path, mixed: str, where=str) -> dict[str, str]:
+    """{file name: text}: config.toml (train_network.py --config_file), dataset.toml, prompts.txt."""
+    dataset = {
+        "general": {"enable_bucket": True, "caption_extension": ".txt", "shuffle_caption": False},
+        "datasets": [{
+            "resolution": ts.resolution, "batch_size": ts.batch_size,
+            "subsets": [{"image_dir": where(folder), "num_repeats": repeats,
+                         "caption_dropout_rate": ts.caption_dropout, "flip_aug": ts.flip}
+                        for repeats, folder in sorted(folders.items())],
+        }],
+    }
+    args: dict[str, Any] = {
+        "pretrained_model_name_or_path": base, "dataset_config": where(work / "dataset.toml"),
+        "output_dir": where(work / "output"), "output_name": name, "save_model_as": "safetensors",
+        "network_module": "networks.lora", "network_dim": ts.rank, "network_alpha": ts.alpha,
+        "network_dropout": ts.dropout or None, "network_train_unet_only": not ts.train_text_encoder,
+        "learning_rate": ts.lr, "unet_lr": ts.lr,
+        "text_encoder_lr": ts.text_encoder_lr if ts.train_text_encoder else None,
+        "lr_scheduler": ts.scheduler, "lr_warmup_steps": ts.warmup_steps, "max_train_steps": ts.steps,
+        "gradient_accumulation_steps": ts.gradient_accumulation, "seed": ts.seed,
+        "mixed_precision": mixed, "save_precision": "fp16" if mixed == "fp16" else "bf16" if mixed == "bf16" else "float",
+        "save_every_n_steps": ts.save_every, "noise_offset": ts.noise_offset or None,
+        "min_snr_gamma": ts.min_snr_gamma, "clip_skip": ts.clip_skip if ts.arch == "sd15" else None,
+        "v_parameterization": True if ts.prediction_type == "v_prediction" else None,
+        "gradient_checkpointing": ts.gradient_checkpointing or None,
+        "optimizer_type": "AdamW8bit" if ts.optimizer == "adamw8bit" else "AdamW",
+        "max_grad_norm": ts.max_grad_norm, "cache_latents": True, "sdpa": True,
+        "sample_every_n_steps": ts.sample_every if ts.sample_prompts else None,
+        "sample_prompts": where(work / "prompts.txt") if ts.sample_prompts else None,
+        **be.extra,
+    }
+    prompts = "".join(f"{p} --w {ts.resolution} --h {ts.resolution} --d {ts.seed + i} --s {ts.sample_steps} "
+                      f"--l {ts.sample_guidance}\n" for i, p in enumerate(ts.sample_prompts))
+    script = "sdxl_train_network.py" if ts.arch == "sdxl" else "train_network.py"
+    head = f"# sd-scripts: accelerate launch {script} --config_file config.toml (written by imagineer)\n"
+    out = {"config.toml": head + to_toml(args), "dataset.toml": to_toml(dataset)}
+    if ts.sample_prompts:
+        out["prompts.txt"] = prompts
+    return out
+
+
+AI_TOOLKIT_MODELS = {
+    "sdxl": {"is_xl": True},
+    "sd15": {"is_v_pred": False},
+    "flux": {"is_flux": True, "quantize": True},
+    "zimage": {"arch": "zimage"},
+}
+
+
+def ai_toolkit_config(ts: TrainSettings, be: BackendConfig, name: str, base: str, dataset_dir: Path,
+                      work: Path, mixed: str, where=str) -> dict[str, str]:
+    """{file name: text}: job.yaml for ai-toolkit's run.py."""
+    arch = be.arch or ts.arch
+    flow = arch in ("flux", "zimage")
+    process = {
+        "type": "sd_trainer", "training_folder": where(work / "output"), "device": "cuda:0",
+        "network": {"type": "lora", "linear": ts.rank, "linear_alpha": ts.alpha},
+        "save": {"dtype": "float16", "save_every": ts.save_every, "max_step_saves_to_keep": 4},
+        "datasets": [{"folder_path": where(dataset_dir), "caption_ext": "txt",
+                      "caption_dropout_rate": ts.caption_dropout, "shuffle_tokens": False,
+                      "cache_latents_to_disk": True,
+                      "resolution": [ts.resolution] if not flow else [512, 768, 1024]}],
+        "train": {"batch_size": ts.batch_size, "steps": ts.steps,
+                  "gradient_accumulation_steps": ts.gradient_accumulation, "train_unet": True,
+                  "train_text_encoder": ts.train_text_encoder, "gradient_checkpointing": ts.gradient_checkpointing,
+                  "noise_scheduler": "flowmatch" if flow else "ddpm",
+                  "optimizer": "adamw8bit" if ts.optimizer != "adamw" else "adamw", "lr": ts.lr,
+                  "lr_scheduler": ts.scheduler, "dtype": "bf16" if mixed in ("bf16", "no") else mixed,
+                  "min_snr_gamma": ts.min_snr_gamma, "noise_offset": ts.noise_offset or None,
+                  "seed": ts.seed},
+        "model": {"name_or_path": base, **AI_TOOLKIT_MODELS[arch]},
+        "sample": {"sampler": "flowmatch" if flow else "ddpm", "sample_every": ts.sample_every or ts.steps,
+                   "width": ts.resolution, "height": ts.resolution, "prompts": list(ts.sample_prompts),
+                   "seed": ts.seed, "walk_seed": True, "guidance_scale": ts.sample_guidance,
+                   "sample_steps": ts.sample_steps},
+    }
+    _merge(process, be.extra)
+    job = {"job": "extension", "config": {"name": name, "process": [process]},
+           "meta": {"name": name, "version": "1.0", "written_by": "imagineer"}}
+    return {"job.yaml": yaml.safe_dump(job, sort_keys=False)}
+
+
+def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = v
+
+
+# ---- running it --------------------------------------------------------------------------------
+
+def resolve_command(be: BackendConfig, defaults: dict[str, Any], subs: dict[str, str]) -> list[str] | None:
+    cmd = be.command if be.command is not None else (defaults.get("backend_commands") or {}).get(be.kind)
+    if not cmd:
+        return None
+    parts = shlex.split(cmd) if isinstance(cmd, str) else [str(c) for c in cmd]
+    return [p.format(**subs) for p in parts]
+
+
+def stream(ctx: BuildContext, cmd: list[str], cwd: Path, total: int) -> list[float]:
+    """Run the trainer; its lines (tqdm's \\r updates too) become progress and log events."""
+    losses: list[float] = []
+    try:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    except OSError as e:
+        raise BackendError(f"cannot run {cmd[0]!r}: {e}") from e
+    buf = b""
+    tail: list[str] = []
+    last_done = -1
+    try:
+        while True:
+            chunk = proc.stdout.read1(65536) if hasattr(proc.stdout, "read1") else proc.stdout.read(4096)
+            if ctx.cancelled.is_set():
+                proc.terminate()
+                raise KeyboardInterrupt("build cancelled")
+            if not chunk:
+                break
+            buf += chunk
+            *lines, buf = re.split(rb"[\r\n]", buf)
+            for raw in lines:
+                line = raw.decode("utf-8", "replace").strip()
+                if not line:
+                    continue
+                m = PROGRESS_RE.search(line)
+                if m:
+                    done = int(m.group(1))
+                    lm = LOSS_RE.search(line)
+                    if lm and done != last_done:
+                        losses.append(float(lm.group(1)))
+                    if done != last_done:
+                        ctx.progress(done, int(m.group(2)) or total, line[-120:])
+                        last_done = done
+                else:
+                    ctx.log(line)
+                tail = (tail + [line])[-20:]
+        code = proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if code != 0:
+        raise BackendError(f"{cmd[0]} exited with status {code}; last output:\n  " + "\n  ".join(tail))
+    return losses
+
+
+def find_output(out_dir: Path, name: str) -> Path:
+    exact = sorted(out_dir.rglob(f"{name}.safetensors"))
+    if exact:
+        return exact[0]
+    found = sorted(out_dir.rglob("*.safetensors"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise BackendError(f"the trainer finished but wrote no .safetensors under {out_dir}")
+    return found[-1]
+
+
+def build_external(ctx: BuildContext) -> Artifact:
+    started = time.time()
+    cfg = ctx.config
+    be: BackendConfig = cfg.backend
+    spec, view, info, ts = plan_settings(ctx)
+    name = ctx.target
+    work = ctx.workdir
+    items = train_items(view, info, ts.resolution)
+    dataset_dir = work / "dataset"
+    folders = layout_dataset(items, dataset_dir, be.kind, info.trigger)
+    base = model_path(spec, ctx)
+    mixed = ts.mixed_precision if ts.mixed_precision != "auto" else "bf16"
+    # a dry run's files are kept in the artifact, so its paths are relative to the config's folder
+    where = (lambda p: str(p.relative_to(work))) if be.dry_run else str
+    if be.kind == "kohya":
+        configs = kohya_configs(ts, be, name, base, folders, work, mixed, where)
+        config_file = "config.toml"
+    else:
+        configs = ai_toolkit_config(ts, be, name, base, dataset_dir, work, mixed, where)
+        config_file = "job.yaml"
+    files: dict[str, str] = {}
+    for fname, text in configs.items():
+        (work / fname).write_text(text, encoding="utf-8")
+        files[f"backend/{fname}"] = ctx.put_bytes(text.encode())
+    (work / "output").mkdir(exist_ok=True)
+    subs = {"config": str(work / config_file), "output_dir": str(work / "output"),
+            "dataset_dir": str(dataset_dir), "name": name, "python": sys.executable, "work": str(work)}
+    backend_meta = {"kind": be.kind, "config": f"backend/{config_file}", "arch": be.arch or ts.arch}
+    if be.dry_run:
+        for p in sorted(dataset_dir.rglob("*")):
+            if p.is_file():
+                files[f"backend/{p.relative_to(work).as_posix()}"] = ctx.put_file(p)
+        ctx.log(f"dry run: wrote {', '.join(configs)} and the dataset under out/{name}/backend/; "
+                "run the trainer from that folder")
+        return Artifact(files=files, meta={"backend": {**backend_meta, "dry_run": True}},
+                        facts={"dry_run": True, "steps": ts.steps})
+    cmd = resolve_command(be, dict((ctx.settings.get("defaults") or {}).get("loras") or {}), subs)
+    if cmd is None:
+        example = ("[accelerate, launch, /path/to/sd-scripts/train_network.py, --config_file, '{config}']"
+                   if be.kind == "kohya" else "[python, /path/to/ai-toolkit/run.py, '{config}']")
+        raise BackendError(
+            f"backend {be.kind} has no command to run. Set `backend: {{kind: {be.kind}, command: ...}}` on the "
+            f"target, or in imagineer.yaml `defaults: {{loras: {{backend_commands: {{{be.kind}: {example}}}}}}}` "
+            "({config} and {output_dir} are filled in). To only write the config, set backend.dry_run: true "
+            f"(e.g. --set {name}:backend.dry_run=true).")
+    ctx.log("running " + " ".join(shlex.quote(c) for c in cmd))
+    t0 = time.perf_counter()
+    losses = stream(ctx, cmd, work, ts.steps)
+    seconds = time.perf_counter() - t0
+    produced = find_output(work / "output", name)
+    lora_file, kohya_file = f"{name}.safetensors", f"{name}.kohya.safetensors"
+    digest = ctx.put_file(produced)
+    files[lora_file] = digest
+    files[kohya_file] = digest  # sd-scripts writes the kohya layout, which load_lora_weights also reads
+    from .plot import loss_png
+
+    final = sum(losses[-10:]) / len(losses[-10:]) if losses else None
+    base_ident = model_identity(spec, ctx.project_root)
+    record = {"target": name, "backend": {**backend_meta, "command": cmd}, "dataset": cfg.dataset,
+              "dataset_artifact": view.digest, "model": cfg.model, "base_model": base_ident,
+              "settings": ts.to_dict(), "steps": ts.steps, "final_loss": final, "seconds": round(seconds, 3),
+              "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+              "output": produced.name, "loss_history": losses}
+    files["training.json"] = ctx.put_bytes(json.dumps(record, indent=2, sort_keys=True).encode())
+    files["loss.png"] = ctx.put_bytes(loss_png(losses, f"{name}: loss ({be.kind})"))
+    meta = {"lora": {"file": lora_file, "kohya_file": kohya_file, "arch": ts.arch, "rank": ts.rank,
+                     "alpha": ts.alpha, "base_model": base_ident, "steps": ts.steps, "final_loss": final,
+                     "format": be.kind},
+            "backend": backend_meta}
+    return Artifact(files=files, meta=meta, facts={"steps": ts.steps, "rank": ts.rank, "backend": be.kind})
