@@ -271,3 +271,19 @@ datasets:
     assert bad.code != 0
     assert "unknown field {captoin}" in bad.out + bad.err and "main.yaml" in bad.out + bad.err
     assert not (project.root / "out/ds").exists()
+
+
+def test_a_dataset_with_no_image_left_fails_clearly(project, shapes):
+    project.spec("""
+        sources:
+          shapes: {dir: data/shapes}
+        labels:
+          shapes-labels: {of: shapes, labeler: sidecar}
+        datasets:
+          nothing: {from: [shapes-labels], include: {tags: [no-such-tag]}}
+    """)
+    r = project.build("nothing")
+    assert r.code == 1
+    failed = [e for e in r.events() if e.get("target") == "nothing" and e.get("event") == "target"][0]
+    assert failed["status"] == "failed"
+    assert "no image is left to train on (12 candidates, 12 excluded" in failed["error"]

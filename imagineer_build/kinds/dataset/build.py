@@ -49,6 +49,10 @@ def build_dataset(ctx: BuildContext) -> Artifact:
     terms = load_terms(ctx, cfg)
     cands, duplicates = select.merge(upstreams)
     kept, excluded = select.choose(cands, cfg)
+    if not kept:
+        reasons = "; ".join(f"{e['image']}: {e['reason']}" for e in excluded[:5])
+        raise DatasetError(f"no image is left to train on ({len(cands)} candidates, {len(excluded)} excluded"
+                           + (f": {reasons}" if reasons else "") + ")")
     ctx.progress(0, len(kept), "images selected")
 
     shot_of: dict[str, dict[str, Any]] = {}
