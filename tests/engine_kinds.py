@@ -3,7 +3,8 @@
 `fakes` targets write one text file whose bytes come from their config, the files they name
 and their upstream outputs; they can sleep, fail, work item by item through the real memo, and
 append start/end lines to a journal so tests can see what overlapped. `gpufakes` is the same
-kind asking for one GPU slot. They receive the real BuildContext from the real engine.
+kind asking for one GPU slot; `strictfakes` has a required field; `envfakes` declares an
+environment allowlist. They receive the real BuildContext from the real engine.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from imagineer_build.core.kind import BuildContext, FileInput, Kind, KindConfig,
 
 TESTS = Path(__file__).resolve().parent
 ENV = {
-    "IMAGINEER_KINDS": "engine_kinds:FakeKind,engine_kinds:GpuFakeKind,engine_kinds:StrictFakeKind",
+    "IMAGINEER_KINDS": ",".join(f"engine_kinds:{k}" for k in ("FakeKind", "GpuFakeKind", "StrictFakeKind", "EnvFakeKind")),
     "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH", "")])),
 }
 
@@ -33,6 +34,7 @@ class FakeConfig(KindConfig):
     items: int = Field(0, ge=0, description="items to make one by one through ctx.memo")
     item_sleep: float = Field(0.0, ge=0, description="seconds per item not found in the memo")
     journal: str | None = Field(None, description="project file to append 'start/end NAME t' to")
+    gate: str | None = Field(None, description="wait (up to 60 s) until this project file exists")
 
 
 class FakeKind(Kind):
@@ -54,6 +56,9 @@ class FakeKind(Kind):
         try:
             if cfg.sleep:
                 time.sleep(cfg.sleep)
+            deadline = time.monotonic() + 60
+            while cfg.gate and not (ctx.project_root / cfg.gate).exists() and time.monotonic() < deadline:
+                time.sleep(0.02)
             if cfg.fail:
                 raise RuntimeError(f"{ctx.target} was told to fail")
             files = {}
@@ -61,10 +66,13 @@ class FakeKind(Kind):
             memo = ctx.memo("fake.items")
             for i in range(cfg.items):
                 key = memo.key(cfg.output, i)
-                if memo.get(key) is None:
+                hit = memo.get(key)
+                if hit is None:
                     time.sleep(cfg.item_sleep)
-                    memo.put_bytes(key, f"{cfg.output} item {i}\n".encode(), {"i": i})
-                files[f"items/{i:04d}.txt"] = memo.get(key)[1]
+                    blob = memo.put_bytes(key, f"{cfg.output} item {i}\n".encode(), {"i": i})
+                else:
+                    blob = hit[1]
+                files[f"items/{i:04d}.txt"] = blob
                 ctx.progress(i + 1, cfg.items)
             files["out.txt"] = ctx.put_bytes("\n".join(parts).encode())
             return Artifact(files=files, meta={"parts": len(parts)}, facts={"items": cfg.items})
@@ -110,3 +118,13 @@ class StrictFakeKind(FakeKind):
 
     def build(self, ctx: BuildContext) -> Artifact:
         return Artifact(files={"out.txt": ctx.put_bytes(str(ctx.config.value).encode())})
+
+
+class EnvFakeKind(FakeKind):
+    name = "envfake"
+    section = "envfakes"
+    env_allowlist = ("FAKE_FLAVOUR",)
+
+    def build(self, ctx: BuildContext) -> Artifact:
+        flavour = os.environ.get("FAKE_FLAVOUR", "plain")
+        return Artifact(files={"out.txt": ctx.put_bytes(flavour.encode())})

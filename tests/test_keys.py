@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import time
 
+import pytest
 import yaml
 from conftest import Project, imagineer_exe
 from engine_kinds import ENV
@@ -78,7 +79,8 @@ def test_early_cutoff_unchanged_output_leaves_dependents_fresh(project):
           echo: {file: data/c.txt}
           after-echo: {uses: [echo]}
     """)
-    assert set(project.build(env=ENV).statuses().values()) == {"built"}
+    first = project.build(env=ENV)
+    assert set(first.statuses().values()) == {"built"}, first.out
     project.write("data/a.txt", "two\n")
     project.write("data/c.txt", "two\n")
     r = project.build(env=ENV)
@@ -103,6 +105,7 @@ def test_explain_names_the_file_that_changed(project):
     assert "upstream echo is stale" in lines["after"]
 
 
+@pytest.mark.slow
 def test_input_edited_during_a_build_is_not_recorded(project):
     project.write("data/a.txt", "before\n")
     project.spec("""
@@ -127,3 +130,20 @@ def test_input_edited_during_a_build_is_not_recorded(project):
     assert again.statuses() == {"slow": "built"}
     out_file = project.root / "out/slow/out.txt"
     assert out_file.read_text() == "edited mid-build\n"
+
+
+def test_environment_enters_the_key_only_through_the_allowlist(project):
+    project.spec("""
+        envfakes:
+          flavoured: {output: x}
+        fakes:
+          plain: {output: x}
+    """)
+    base = {**ENV, "FAKE_FLAVOUR": "vanilla", "UNRELATED": "1"}
+    assert project.build(env=base).code == 0
+    assert set(project.build(env={**base, "UNRELATED": "2"}).statuses().values()) == {"cached"}
+    r = project.build(env={**base, "FAKE_FLAVOUR": "mint"})
+    assert r.statuses() == {"flavoured": "built", "plain": "cached"}
+    start = next(e for e in r.events() if e["event"] == "start")
+    assert start["reason"] == ["environment FAKE_FLAVOUR: 'vanilla' → 'mint'"]
+    assert (project.root / "out/flavoured/out.txt").read_text() == "mint"

@@ -226,3 +226,37 @@ def test_set_override_is_validated_like_the_spec(project, shapes):
     r = project.build("--set", "photos:filter.max_aspect=wide", env=ENV)
     assert r.code == 2
     assert "filter.max_aspect" in r.err and "'wide'" in r.err
+
+
+def test_shapes_that_are_not_mappings(project):
+    project.spec("- just\n- a list\n", name="list.yaml")
+    project.spec("""
+        fakes:
+          scalar: 3
+          "bad name!": {output: x}
+    """)
+    errs = errors(project)
+    assert errs[0].startswith("specs/list.yaml:1:1: a spec file must be a mapping of sections")
+    assert errs[1] == "specs/main.yaml:2:11: target 'scalar' must be a mapping of settings, got int"
+    assert errs[2].startswith("specs/main.yaml:3:3: bad target name 'bad name!'")
+
+
+def test_no_project_found(tmp_path):
+    from conftest import Project as TestProject
+
+    r = TestProject(tmp_path).run("status")
+    assert r.code == 2 and f"no imagineer.yaml in {tmp_path}" in r.err
+
+
+def test_two_separate_cycles_are_two_errors(project):
+    project.spec("""
+        fakes:
+          x2: {uses: [x1]}
+          x1: {uses: [x2]}
+          y1: {uses: [y3]}
+          y2: {uses: [y1]}
+          y3: {uses: [y2, x1]}
+    """)
+    errs = [e.splitlines()[0] for e in errors(project)]
+    assert errs == ["specs/main.yaml:3:3: dependency cycle: x1 → x2 → x1",
+                    "specs/main.yaml:4:3: dependency cycle: y1 → y2 → y3 → y1"]

@@ -22,7 +22,7 @@ def walk_files(root: Path, suffixes: tuple[str, ...] | None = None) -> list[tupl
                 rel = prefix + e.name
                 if e.is_dir(follow_symlinks=True):
                     stack.append((rel + "/", e.path))
-                elif e.is_file(follow_symlinks=True):
+                elif e.is_file(follow_symlinks=True) or e.is_symlink():  # dangling: reported, not lost
                     if suffixes is None or e.name.lower().endswith(suffixes):
                         out.append((rel, e))
     out.sort(key=lambda x: x[0])
@@ -30,11 +30,16 @@ def walk_files(root: Path, suffixes: tuple[str, ...] | None = None) -> list[tupl
 
 
 def list_input(project_root: Path, fi: FileInput, stat: StatCache) -> FileListing:
-    """(relative path → (digest, size)) for a file ('' as its path) or every file of a folder."""
+    """(relative path → (digest, size)) for a file ('' as its path) or every file of a folder;
+    files of a folder that cannot be read are listed in .errors (no absolute paths: keys)."""
     path = project_root / fi.path
     if path.is_dir():
         entries = {}
+        errors = {}
         for rel, e in walk_files(path, fi.suffixes):
-            entries[rel] = stat.digest(e.path, e.stat(follow_symlinks=True))
-        return FileListing(path, entries)
+            try:
+                entries[rel] = stat.digest(e.path, e.stat(follow_symlinks=True))
+            except OSError as err:  # one unreadable file is the kind's to report, not a crash
+                errors[rel] = f"unreadable: {os.strerror(err.errno) if err.errno else err}"
+        return FileListing(path, entries, errors)
     return FileListing(path, {"": stat.digest(path)})

@@ -50,6 +50,9 @@ class Kind:
     Config: ClassVar[type[BaseModel]]
     resources: ClassVar[dict[str, int]] = {"cpu": 1}
     env_allowlist: ClassVar[tuple[str, ...]] = ()
+    # Output file names carry the target name (e.g. NAME.safetensors): then the name is in the key,
+    # so two identically configured targets never share one artifact with the other's file names.
+    key_includes_name: ClassVar[bool] = False
 
     def resources_for(self, config: Any) -> dict[str, int]:
         """The executor slots one target needs; a kind whose variants differ overrides this."""

@@ -16,7 +16,7 @@ MARKER = ".imagineer-artifact"
 FICLONE = 0x40049409
 
 
-def _reflink(src: Path, dst: Path) -> bool:
+def _reflink(src: str | Path, dst: str | Path) -> bool:
     with open(src, "rb") as s, open(dst, "wb") as d:
         try:
             fcntl.ioctl(d.fileno(), FICLONE, s.fileno())
@@ -35,7 +35,7 @@ class Linker:
         self.can_hardlink = True
         self.used: dict[str, int] = {"reflink": 0, "hardlink": 0, "copy": 0}
 
-    def place(self, src: Path, dst: Path) -> None:
+    def place(self, src: str | Path, dst: str | Path) -> None:
         if self.can_reflink:
             if _reflink(src, dst):
                 self.used["reflink"] += 1
@@ -68,10 +68,14 @@ def materialize(view: ArtifactView, dest: Path, linker: Linker, force: bool = Fa
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.new-"))
     try:
-        for rel, digest in view.files.items():
-            target = tmp / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            linker.place(view.blob_path(digest), target)
+        made: set[str] = {""}
+        blobs = str(view.blob_dir)
+        for rel, digest in view.files.items():  # plain strings: pathlib cost more than the links
+            folder = rel.rpartition("/")[0]
+            if folder not in made:
+                os.makedirs(f"{tmp}/{folder}", exist_ok=True)
+                made.add(folder)
+            linker.place(f"{blobs}/{digest[:2]}/{digest}", f"{tmp}/{rel}")
         (tmp / MARKER).write_text(view.digest + "\n")
         old = None
         if dest.exists():

@@ -45,6 +45,8 @@ class Planner:
                 **kind.key_extras(t.config, self.settings),
             },
         }
+        if kind.key_includes_name:
+            inputs["target"] = t.name
         return KeyInfo(digest_json(inputs), inputs, listings)
 
 

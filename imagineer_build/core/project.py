@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import networkx as nx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .graph import build_graph, find_cycles
+from .graph import Dag, build_graph, find_cycles
 from .kind import FileInput, Kind, Ref
 from .registry import load_kinds
 from .spec import Doc, Pos, SpecError, SpecErrors, did_you_mean, load_yaml
@@ -92,7 +91,7 @@ class Project:
     root: Path
     settings: Settings
     targets: dict[str, Target]
-    graph: nx.DiGraph
+    graph: Dag
     settings_doc: Doc
 
     @property

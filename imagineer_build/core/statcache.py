@@ -18,10 +18,25 @@ from .hashing import digest_file
 RACY_NS = 2_000_000_000
 
 
+def enable_wal(con: sqlite3.Connection) -> None:
+    """WAL mode, retried: switching a new database to WAL fails at once, without waiting on the
+    busy timeout, when another connection (thread or process) does the same at that moment."""
+    for attempt in range(50):
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError:
+            if attempt == 49:
+                raise
+            time.sleep(0.05)
+    con.execute("PRAGMA synchronous=NORMAL")
+
+
 class StatCache:
     def __init__(self, db_path: Path):
         self.db_path = db_path
         self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
         self._entries: dict[str, tuple[int, int, int, str, int]] | None = None
         self._dirty: dict[str, tuple[int, int, int, str, int]] = {}
         self.hashed = 0  # files actually read, for tests and benchmarks
@@ -29,8 +44,7 @@ class StatCache:
     def _connect(self) -> sqlite3.Connection:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         con = sqlite3.connect(self.db_path, timeout=60)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=NORMAL")
+        enable_wal(con)
         con.execute(
             "CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, size INT, mtime_ns INT,"
             " ino INT, digest TEXT, recorded_ns INT)"
@@ -39,12 +53,14 @@ class StatCache:
 
     def _load(self) -> dict[str, tuple[int, int, int, str, int]]:
         if self._entries is None:
-            con = self._connect()
-            try:
-                rows = con.execute("SELECT path, size, mtime_ns, ino, digest, recorded_ns FROM stat")
-                self._entries = {r[0]: tuple(r[1:]) for r in rows}  # type: ignore[misc]
-            finally:
-                con.close()
+            with self._load_lock:  # one loader: concurrent WAL setup on a new file fails at once
+                if self._entries is None:
+                    con = self._connect()
+                    try:
+                        rows = con.execute("SELECT path, size, mtime_ns, ino, digest, recorded_ns FROM stat")
+                        self._entries = {r[0]: tuple(r[1:]) for r in rows}  # type: ignore[misc]
+                    finally:
+                        con.close()
         return self._entries
 
     def digest(self, path: str | os.PathLike, st: os.stat_result | None = None) -> tuple[str, int]:
@@ -71,6 +87,15 @@ class StatCache:
                 entries[key] = entry
                 self._dirty[key] = entry
         return digest, size
+
+    def record(self, path: str | os.PathLike, digest: str) -> None:
+        """Remember a digest the caller computed from the very bytes it wrote (no re-read)."""
+        key = os.fspath(path)
+        st = os.stat(key)
+        entry = (st.st_size, st.st_mtime_ns, st.st_ino, digest, time.time_ns())
+        with self._lock:
+            self._load()[key] = entry
+            self._dirty[key] = entry
 
     def forget(self, path: str | os.PathLike) -> None:
         key = os.fspath(path)

@@ -30,7 +30,7 @@ import xxhash
 
 from .artifact import Artifact, ArtifactView, manifest_bytes
 from .hashing import CHUNK, canonical_json, digest_bytes, digest_file
-from .statcache import StatCache
+from .statcache import StatCache, enable_wal
 
 # Blobs carry a fixed old mtime: an in-place edit moves it, so the stat cache notices.
 BLOB_MTIME_NS = 1_000_000_000 * 1_000_000_000
@@ -81,6 +81,7 @@ class LocalStore:
         self.tmp = self.root / "tmp"
         for d in (self.blobs, self.actions, self.tmp, self.root / "last"):
             d.mkdir(parents=True, exist_ok=True)
+        self._blobs_str = str(self.blobs)
         self.stat = StatCache(self.root / "stat.sqlite")
         self._memo_local = threading.local()
         self._memo_lock = threading.Lock()
@@ -89,6 +90,10 @@ class LocalStore:
 
     def blob_path(self, digest: str) -> Path:
         return self.blobs / digest[:2] / digest
+
+    def _blob_file(self, digest: str) -> str:
+        """blob_path as a string: the no-op build checks 10,000s of them, and pathlib is slow."""
+        return f"{self._blobs_str}/{digest[:2]}/{digest}"
 
     def has_blob(self, digest: str) -> bool:
         return self.blob_path(digest).exists()
@@ -99,7 +104,7 @@ class LocalStore:
         os.chmod(tmp, 0o444)
         os.utime(tmp, ns=(BLOB_MTIME_NS, BLOB_MTIME_NS))
         os.replace(tmp, dest)
-        self.stat.digest(dest)  # old mtime → trusted at once; the hash is of what we wrote
+        self.stat.record(dest, digest)  # old mtime → trusted at once; the hash is of what we wrote
 
     def put_bytes(self, data: bytes) -> str:
         digest = digest_bytes(data)
@@ -140,13 +145,13 @@ class LocalStore:
 
     def verify_blob(self, digest: str, size: int | None = None, full: bool = False) -> None:
         """Raise BlobDamaged unless the blob's bytes hash to its name (stat-cached unless full)."""
-        path = self.blob_path(digest)
+        path = self._blob_file(digest)
         st = os.stat(path)
         if size is not None and st.st_size != size:
-            raise BlobDamaged(digest, path, f"size {st.st_size}, expected {size}")
+            raise BlobDamaged(digest, Path(path), f"size {st.st_size}, expected {size}")
         actual = digest_file(path)[0] if full else self.stat.digest(path, st)[0]
         if actual != digest:
-            raise BlobDamaged(digest, path, f"content hashes to {actual}")
+            raise BlobDamaged(digest, Path(path), f"content hashes to {actual}")
 
     def drop_blob(self, digest: str) -> None:
         path = self.blob_path(digest)
@@ -159,7 +164,7 @@ class LocalStore:
     def store_artifact(self, artifact: Artifact) -> str:
         sizes = {}
         for d in set(artifact.files.values()):
-            sizes[d] = os.stat(self.blob_path(d)).st_size
+            sizes[d] = os.stat(self._blob_file(d)).st_size
         return self.put_bytes(manifest_bytes(artifact, sizes))
 
     def load_artifact(self, digest: str, verify: bool = True) -> ArtifactView:
@@ -225,13 +230,16 @@ class LocalStore:
     def _memo_db(self) -> sqlite3.Connection:
         con = getattr(self._memo_local, "con", None)
         if con is None:
-            con = sqlite3.connect(self.root / "memo.sqlite", timeout=60, check_same_thread=False)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
-            con.execute(
-                "CREATE TABLE IF NOT EXISTS memo (ns TEXT, key TEXT, value TEXT, blob TEXT,"
-                " used INT, PRIMARY KEY (ns, key))"
-            )
+            # Switching a fresh database to WAL fails at once ("database is locked", no busy
+            # wait) when another thread does the same, so connections are opened one at a time.
+            with self._memo_lock:
+                con = sqlite3.connect(self.root / "memo.sqlite", timeout=60, check_same_thread=False)
+                enable_wal(con)
+                with con:
+                    con.execute(
+                        "CREATE TABLE IF NOT EXISTS memo (ns TEXT, key TEXT, value TEXT, blob TEXT,"
+                        " used INT, PRIMARY KEY (ns, key))"
+                    )
             self._memo_local.con = con
         return con
 
@@ -267,6 +275,7 @@ class LocalStore:
         """One build at a time per store; the holder's pid and command are written in the lock file."""
         path = self.root / "build.lock"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        held = False
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -279,13 +288,15 @@ class LocalStore:
                 if on_wait:
                     on_wait(holder)
                 fcntl.flock(fd, fcntl.LOCK_EX)
+            held = True
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()} ({what}) since {time.strftime('%H:%M:%S')}".encode(), 0)
             yield
         finally:
-            self.stat.flush()
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
+            if held:  # a process turned away must not erase the holder's name
+                self.stat.flush()
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)
             os.close(fd)
 
     def clean_tmp(self) -> None:
@@ -344,23 +355,57 @@ class LocalStore:
                     dropped += 1
         freed = self._sweep(kept)
         if max_size is not None:
-            con = self._memo_db()
-            while self.total_size() > max_size:
-                row = con.execute("SELECT ns, key FROM memo ORDER BY used LIMIT 1").fetchone()
-                if row:
-                    with con:
-                        con.execute("DELETE FROM memo WHERE ns=? AND key=?", row)
-                else:
-                    victims = [r for r in kept if r.key not in pinned_keys]
-                    if not victims:
-                        break
-                    victim = min(victims, key=lambda r: r.created)
-                    kept.remove(victim)
-                    self.forget_action(victim.key)
-                    dropped += 1
-                freed += self._sweep(kept)
+            evicted, freed_more = self._evict_to(max_size, kept, pinned_keys)
+            dropped += evicted
+            freed += freed_more
         self.stat.flush()
         return {"records_dropped": dropped, "bytes_freed": freed}
+
+    def _evict_to(self, max_size: int, kept: list[ActionRecord], pinned_keys: set[str]) -> tuple[int, int]:
+        """Forget memo entries (oldest first), then unpinned records (oldest first), until the
+        blobs left fit in max_size; one pass of reference counting, then one sweep."""
+        sizes = {p.name: p.stat().st_size for p in self.blobs.glob("*/*")}
+        total = sum(sizes.values())
+        if total <= max_size:
+            return 0, 0
+        con = self._memo_db()
+        memo_rows = con.execute("SELECT ns, key, blob FROM memo WHERE blob IS NOT NULL ORDER BY used").fetchall()
+        record_blobs = {r.key: self.artifact_blobs(r.artifact) for r in kept}
+        refs: dict[str, int] = {}
+        pinned: set[str] = set()
+        for _, _, b in memo_rows:
+            refs[b] = refs.get(b, 0) + 1
+        for r in kept:
+            if r.key in pinned_keys:
+                pinned |= record_blobs[r.key]
+            for b in record_blobs[r.key]:
+                refs[b] = refs.get(b, 0) + 1
+
+        def release(blobs) -> None:
+            nonlocal total
+            for b in blobs:
+                refs[b] -= 1
+                if refs[b] == 0 and b not in pinned:
+                    total -= sizes.get(b, 0)
+
+        gone_memo = []
+        for ns, key, b in memo_rows:
+            if total <= max_size:
+                break
+            gone_memo.append((ns, key))
+            release([b])
+        gone_records = []
+        for r in sorted((r for r in kept if r.key not in pinned_keys), key=lambda r: r.created):
+            if total <= max_size:
+                break
+            gone_records.append(r)
+            release(record_blobs[r.key])
+        with con:
+            con.executemany("DELETE FROM memo WHERE ns=? AND key=?", gone_memo)
+        for r in gone_records:
+            kept.remove(r)
+            self.forget_action(r.key)
+        return len(gone_records), self._sweep(kept)
 
     def _sweep(self, kept: list[ActionRecord]) -> int:
         live: set[str] = set(self.memo_blobs())

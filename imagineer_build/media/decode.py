@@ -12,8 +12,6 @@ import os
 import warnings
 from dataclasses import asdict, dataclass
 
-from PIL import Image, UnidentifiedImageError
-
 PROBE_VERSION = "1"  # bump when what probe() reports changes
 
 
@@ -71,6 +69,7 @@ def probe_file(path: str | os.PathLike, limits: DecodeLimits = DecodeLimits()) -
 
 def _probe(fp, head: bytes, limits: DecodeLimits) -> ImageInfo:
     import imagehash
+    from PIL import Image, UnidentifiedImageError  # here, not at import: specs load this module
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -118,6 +117,8 @@ def probe_job(args: tuple[str, DecodeLimits]) -> dict:
 
 def first_frame_png(data: bytes) -> bytes:
     """An animated image's first frame as PNG (for 'animated: first' when a still is required)."""
+    from PIL import Image
+
     with Image.open(io.BytesIO(data)) as im:
         im.seek(0)
         out = io.BytesIO()

@@ -20,6 +20,7 @@ class LoraKind(Kind):
     version = "1"
     Config = LoraConfig
     resources = {"gpu": 1}
+    key_includes_name = True  # the weights file is NAME.safetensors
 
     def resources_for(self, config: LoraConfig) -> dict[str, int]:
         if config.backend is not None and config.backend.dry_run:

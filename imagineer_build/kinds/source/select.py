@@ -48,7 +48,8 @@ def probe_all(ctx: BuildContext, items: list[Item], decode: DecodeConfig,
     jobs = list(todo.values())
     if len(jobs) >= POOL_THRESHOLD and ctx.jobs > 1:
         workers = min(ctx.jobs, os.cpu_count() or 1)
-        with ProcessPoolExecutor(workers, mp_context=get_context("forkserver")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=get_context("forkserver"),
+                                 initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
             results = pool.map(probe_job, [(it.path, limits) for it in jobs], chunksize=32)
             for it, info in zip(jobs, results, strict=True):
                 _record(memo, keys, it, info)
@@ -66,6 +67,25 @@ def probe_all(ctx: BuildContext, items: list[Item], decode: DecodeConfig,
     for it in items:
         if not it.info:
             it.info = todo[it.digest].info
+
+
+def exit_with_parent(pid: int) -> None:
+    """Pool worker initializer: a build killed with SIGKILL cannot shut its pool down, and
+    forkserver workers would wait for work forever, so each one leaves when the build is gone."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while True:
+            time.sleep(1)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _record(memo, keys, it: Item, info: dict) -> None:
