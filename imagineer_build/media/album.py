@@ -7,7 +7,7 @@ record = {"digest", "path" (file in the artifact), "width", "height", "format", 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 ALBUM_VERSION = 1
@@ -27,7 +27,10 @@ class AlbumImage:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # By hand: dataclasses.asdict deep-copies every value, a quarter of a 10k-image rebuild.
+        return {"digest": self.digest, "path": self.path, "width": self.width, "height": self.height,
+                "format": self.format, "origin": self.origin, "phash": self.phash, "caption": self.caption,
+                "captions": self.captions, "extra": self.extra}
 
 
 @dataclass
