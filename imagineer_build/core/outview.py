@@ -1,4 +1,4 @@
-"""out/<target>/: the artifact's files as reflinks, else hard links, else copies; swapped in whole."""
+"""out/<target>/: the artifact's files as reflinks, else hard links, else copies."""
 
 from __future__ import annotations
 
@@ -62,20 +62,81 @@ def current_digest(dest: Path) -> str | None:
 
 
 def materialize(view: ArtifactView, dest: Path, linker: Linker, force: bool = False) -> bool:
-    """Make dest hold exactly the artifact's files; returns False when it already did."""
+    """Make dest hold exactly the artifact's files; returns False when it already did.
+
+    A view that is mostly right (a rebuild that changed a few files) is patched in place, file
+    by file with os.replace, keeping files that already are links to the right blob; otherwise
+    a new folder is filled and swapped in whole. The marker naming the artifact is removed first
+    and written last, so an interrupted update is redone by the next build.
+    """
     if not force and current_digest(dest) == view.digest:
         return False
+    blobs = str(view.blob_dir)
+    wanted = {rel: f"{blobs}/{d[:2]}/{d}" for rel, d in view.files.items()}
+    if dest.is_dir() and not dest.is_symlink():
+        existing = _inodes(str(dest))
+        stale = [rel for rel, src in wanted.items() if existing.get(rel) != _inode(src)]
+        if len(stale) * 2 <= len(wanted):
+            _patch(dest, wanted, existing, stale, linker)
+            (dest / MARKER).write_text(view.digest + "\n")
+            return True
+    _swap_in(view, dest, wanted, linker)
+    return True
+
+
+def _inode(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+        return st.st_dev, st.st_ino
+    except OSError:
+        return None
+
+
+def _inodes(root: str) -> dict[str, tuple[int, int]]:
+    """rel path → (device, inode) of every file under root (the marker excluded)."""
+    out: dict[str, tuple[int, int]] = {}
+    stack = [("", root)]
+    while stack:
+        prefix, d = stack.pop()
+        with os.scandir(d) as it:
+            for e in it:
+                rel = prefix + e.name
+                if e.is_dir(follow_symlinks=False):
+                    stack.append((rel + "/", e.path))
+                elif rel != MARKER:
+                    st = e.stat(follow_symlinks=False)
+                    out[rel] = (st.st_dev, st.st_ino)
+    return out
+
+
+def _patch(dest: Path, wanted: dict[str, str], existing: dict, stale: list[str], linker: Linker) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (dest / MARKER).unlink()
+    root = str(dest)
+    for rel in existing.keys() - wanted.keys():
+        os.unlink(f"{root}/{rel}")
+    for rel in stale:
+        target = f"{root}/{rel}"
+        folder = os.path.dirname(target)
+        os.makedirs(folder, exist_ok=True)
+        tmp = f"{folder}/.{os.path.basename(rel)}.new-{os.getpid()}"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        linker.place(wanted[rel], tmp)
+        os.replace(tmp, target)
+
+
+def _swap_in(view: ArtifactView, dest: Path, wanted: dict[str, str], linker: Linker) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.new-"))
     try:
         made: set[str] = {""}
-        blobs = str(view.blob_dir)
-        for rel, digest in view.files.items():  # plain strings: pathlib cost more than the links
+        for rel, src in wanted.items():  # plain strings: pathlib cost more than the links
             folder = rel.rpartition("/")[0]
             if folder not in made:
                 os.makedirs(f"{tmp}/{folder}", exist_ok=True)
                 made.add(folder)
-            linker.place(f"{blobs}/{digest[:2]}/{digest}", f"{tmp}/{rel}")
+            linker.place(src, f"{tmp}/{rel}")
         (tmp / MARKER).write_text(view.digest + "\n")
         old = None
         if dest.exists():
@@ -87,7 +148,6 @@ def materialize(view: ArtifactView, dest: Path, linker: Linker, force: bool = Fa
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return True
 
 
 def remove(dest: Path) -> None:
