@@ -40,7 +40,7 @@ def build_artifact(ctx: BuildContext, jobs: list[ImageJob], s: Settings, rendere
             continue
         blob, info = rendered.images[job.memo_key]
         params = image_params(job, s)
-        png = with_metadata(ctx.store.blob_path(blob).read_bytes(), params)
+        png = with_metadata(ctx.blob_path(blob).read_bytes(), params)
         digest = ctx.put_bytes(png)
         path = f"images/{job.stem}.png"
         files[path] = digest
@@ -53,7 +53,7 @@ def build_artifact(ctx: BuildContext, jobs: list[ImageJob], s: Settings, rendere
             extra={"row": job.row, "row_index": job.row_index, "variations": job.variations, "seed": job.seed,
                    "prompt": job.prompt, "negative": job.negative, "copy": job.copy},
         ))
-        sheet.append((ctx.store.blob_path(digest), job.stem))
+        sheet.append((ctx.blob_path(digest), job.stem))
         table.append({"file": path, "seed": job.seed, **job.row, **job.variations, "prompt": job.prompt})
     for f in failed:
         ctx.log(f"not generated: {f['path']}: {f['reason']}", "warning")

@@ -70,7 +70,7 @@ def render(ctx: BuildContext, jobs: list[ImageJob], s: Settings) -> Rendered:
     found = memo.get_many({j.memo_key for j in jobs})
     images: dict[str, tuple[str, dict[str, Any]]] = {}
     for k, (value, blob) in found.items():
-        if blob and ctx.store.blob_ok(blob):  # a damaged or collected PNG is made again, never reused
+        if blob and ctx.has_blob(blob):  # a damaged or collected PNG is made again, never reused
             images[k] = (blob, value or {})
         elif blob:
             ctx.log(f"memoised image {blob[:12]} is missing or damaged; generating it again", "warning")
@@ -95,7 +95,7 @@ def _generate(ctx: BuildContext, todo: list[ImageJob], s: Settings, memo: Memo,
     threads = ctx.settings.get("threads")
     if threads:
         torch.set_num_threads(int(threads))
-    with pipeline_cache.lease(s.model_spec, ctx.project_root, ctx.store.root) as pipe, \
+    with pipeline_cache.lease(s.model_spec, ctx.project_root, ctx.store_root) as pipe, \
             using(pipe, s.scheduler), \
             applied(pipe, s.stack, ctx.workdir, s.model_name, s.model_spec.arch):
         for start in range(0, len(todo), s.batch_size):

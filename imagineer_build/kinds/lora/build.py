@@ -57,7 +57,7 @@ def build_builtin(ctx: BuildContext) -> Artifact:
     identity = digest_json([TRAINER_VERSION, ts.to_dict(), view.digest, model_id, threads])
     ctx.log(f"training {ctx.target}: {len(items)} images, {ts.steps} steps, rank {ts.rank}, "
             f"batch {ts.batch_size}×{ts.gradient_accumulation}, lr {ts.lr:g}")
-    with lease(spec, ctx.project_root, ctx.store.root) as pipe, deterministic():
+    with lease(spec, ctx.project_root, ctx.store_root) as pipe, deterministic():
         vae_id = {"model": model_id, "dtype": str(pipe.vae.dtype), "component": "vae"}
         latents, bad = ensure_latents(ctx, pipe, items, [False, True] if ts.flip else [False], vae_id)
         if bad:

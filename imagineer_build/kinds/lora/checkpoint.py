@@ -32,7 +32,7 @@ def load_checkpoint(ctx: BuildContext, identity: str) -> dict[str, Any] | None:
     if found is None or found[1] is None:
         return None
     try:
-        data = ctx.store.blob_path(found[1]).read_bytes()
+        data = ctx.blob_path(found[1]).read_bytes()
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:  # a checkpoint we cannot read is not worth failing a build over
         ctx.log(f"ignoring an unreadable checkpoint ({type(e).__name__}: {e}); starting over", "warning")

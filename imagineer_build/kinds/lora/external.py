@@ -105,7 +105,7 @@ def model_path(spec: ModelSpec, ctx: BuildContext) -> str:
     if spec.builtin:
         from ...models.builtin import ensure_builtin
 
-        return str(ensure_builtin(ctx.store.root, spec.builtin))
+        return str(ensure_builtin(ctx.store_root, spec.builtin))
     local = spec.local_path(ctx.project_root)
     return str(local) if local is not None else spec.base
 

@@ -150,8 +150,8 @@ class BlobTensors:
     """Memo blobs read once and kept in memory up to a byte budget (the rest are re-read each
     time): an epoch then costs no disk reads on any dataset that fits."""
 
-    def __init__(self, store, budget_bytes: int = 2 << 30):
-        self.store, self.budget = store, budget_bytes
+    def __init__(self, ctx, budget_bytes: int = 2 << 30):
+        self.ctx, self.budget = ctx, budget_bytes
         self.used = 0
         self._kept: dict[str, dict] = {}
 
@@ -161,7 +161,7 @@ class BlobTensors:
             return found
         from safetensors.torch import load
 
-        tensors = load(self.store.blob_path(blob).read_bytes())
+        tensors = load(self.ctx.blob_path(blob).read_bytes())
         size = sum(t.numel() * t.element_size() for t in tensors.values())
         if self.used + size <= self.budget:
             self._kept[blob] = tensors

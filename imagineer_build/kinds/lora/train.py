@@ -97,7 +97,7 @@ class Trainer:
         self.plan = BatchPlan(items, ts.batch_size, ts.seed)
         self.pred_override = prediction_type
         self.samples: list[dict[str, Any]] = []
-        self.tensors = BlobTensors(ctx.store)
+        self.tensors = BlobTensors(ctx)
 
     # ---- borrowing the pipeline ----------------------------------------------------------
 
