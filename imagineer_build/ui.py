@@ -78,7 +78,7 @@ class RichProgress:
             table.add_column(col)
         colors = {"built": "green", "cached": "blue", "failed": "red", "skipped": "yellow", "stale": "yellow"}
         for ev in self.results:
-            facts = ", ".join(f"{k} {v}" for k, v in (ev.get("facts") or {}).items())
+            facts = ", ".join(f"{k} {v}" for k, v in sorted((ev.get("facts") or {}).items()))
             st = ev["status"]
             table.add_row(ev["target"], f"[{colors.get(st, 'white')}]{st}[/]", f"{ev['seconds']:.2f}s",
                           human_size(ev.get("size", 0)), facts)

@@ -42,8 +42,20 @@ def pipeline_class(arch: str):
     return StableDiffusionXLPipeline if arch == "sdxl" else StableDiffusionPipeline
 
 
+def quiet_libraries() -> None:
+    """diffusers and transformers print loading bars and advisory warnings on stderr; our own
+    progress events say what is happening, and real problems still raise."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    for lib in (diffusers_logging, transformers_logging):
+        lib.set_verbosity_error()
+        lib.disable_progress_bar()
+
+
 def load_pipeline(spec: ModelSpec, project_root: Path, store_root: Path, dtype=None) -> Any:
     """The full pipeline (VAE, text encoder(s), tokenizer(s), UNet, scheduler) on the CPU."""
+    quiet_libraries()
     cls = pipeline_class(spec.arch)
     kwargs: dict[str, Any] = {}
     if dtype is not None:
