@@ -118,7 +118,7 @@ class Engine:
                 results[name] = Result(name, "fresh", key=info.key, artifact=rec.artifact, facts=rec.facts,
                                        reason=[f"built {time.strftime('%Y-%m-%d %H:%M', time.localtime(rec.created))}"])
             else:
-                why = explain(self.store.last_action(name), info.inputs)
+                why = self.planner.why_stale(self.store.last_action(name), info)
                 results[name] = Result(name, "stale", key=info.key, reason=why)
         self.store.stat.flush()
         return results
@@ -250,7 +250,7 @@ class Engine:
                 self.store.drop_blob(e.digest)
                 self.store.forget_action(info.key)
                 rec = None
-        reason = ["--refresh"] if refresh and rec else explain(self.store.last_action(t.name), info.inputs)
+        reason = ["--refresh"] if refresh and rec else self.planner.why_stale(self.store.last_action(t.name), info)
         if opts.dry_run:
             return Result(t.name, "stale", key=info.key, reason=reason)
         self.emit({"event": "start", "target": t.name, "kind": t.kind_name, "reason": reason})
@@ -275,6 +275,7 @@ class Engine:
         record = ActionRecord(
             key=info.key, target=t.name, kind=t.kind_name, artifact=digest, created=time.time(),
             seconds=round(seconds, 3), facts=artifact.facts, key_inputs=info.inputs,
+            listings=self.planner.listing_blobs(info),
         )
         self.store.commit(record)
         view = self.store.load_artifact(digest, verify=False)  # its blobs were checked when stored

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from typing import Any
 
 from .files import list_input
-from .hashing import digest_json
+from .hashing import canonical_json, digest_json
 from .kind import FileListing
 from .project import Project, Target
 from .store import ActionRecord, LocalStore
@@ -48,6 +49,45 @@ class Planner:
         if kind.key_includes_name:
             inputs["target"] = t.name
         return KeyInfo(digest_json(inputs), inputs, listings)
+
+    def why_stale(self, old: ActionRecord | None, info: KeyInfo) -> list[str]:
+        """explain(), with the files that changed inside a folder input named one by one."""
+        reasons = explain(old, info.inputs)
+        if old is None or not old.listings:
+            return reasons
+        current = {_key_path(p): lst for p, lst in info.listings.items()}
+        out = []
+        for line in reasons:
+            out.append(line)
+            for path, blob in old.listings.items():
+                if line.startswith(f"file {path}:") and path in current:
+                    detail = self._folder_diff(blob, current[path])
+                    if detail:
+                        out[-1] = f"file {path}: {detail}"
+        return out
+
+    def listing_blobs(self, info: KeyInfo) -> dict[str, str]:
+        """Store each folder input's listing, for a later why_stale()."""
+        return {
+            _key_path(p): self.store.put_bytes(canonical_json({rel: v[0] for rel, v in lst.entries.items()}))
+            for p, lst in info.listings.items()
+            if "" not in lst.entries
+        }
+
+    def _folder_diff(self, blob: str, lst: FileListing) -> str | None:
+        try:
+            before = json.loads(self.store.blob_path(blob).read_bytes())
+        except (OSError, ValueError):
+            return None
+        now = {rel: v[0] for rel, v in lst.entries.items()}
+        parts = []
+        for word, names in (("changed", [r for r in now if r in before and before[r] != now[r]]),
+                            ("added", [r for r in now if r not in before]),
+                            ("removed", [r for r in before if r not in now])):
+            if names:
+                shown = ", ".join(sorted(names)[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+                parts.append(f"{len(names)} {word} ({shown})")
+        return "; ".join(parts) or None
 
 
 def _key_path(path: str) -> str:

@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -56,6 +56,9 @@ class ActionRecord:
     seconds: float
     facts: dict[str, Any]
     key_inputs: dict[str, Any]
+    # folder input → blob holding its listing {relative path: digest}, so `explain` can say
+    # which files changed since this build
+    listings: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         return canonical_json(self.__dict__)
@@ -314,6 +317,10 @@ class LocalStore:
             return {artifact}
         return {artifact, *view.files.values()}
 
+    def record_blobs(self, rec: ActionRecord) -> set[str]:
+        """Every blob an action record keeps alive: its artifact's and its input listings."""
+        return self.artifact_blobs(rec.artifact) | set(rec.listings.values())
+
     def total_size(self) -> int:
         return sum(p.stat().st_size for p in self.blobs.glob("*/*"))
 
@@ -370,7 +377,7 @@ class LocalStore:
             return 0, 0
         con = self._memo_db()
         memo_rows = con.execute("SELECT ns, key, blob FROM memo WHERE blob IS NOT NULL ORDER BY used").fetchall()
-        record_blobs = {r.key: self.artifact_blobs(r.artifact) for r in kept}
+        record_blobs = {r.key: self.record_blobs(r) for r in kept}
         refs: dict[str, int] = {}
         pinned: set[str] = set()
         for _, _, b in memo_rows:
@@ -410,7 +417,7 @@ class LocalStore:
     def _sweep(self, kept: list[ActionRecord]) -> int:
         live: set[str] = set(self.memo_blobs())
         for r in kept:
-            live |= self.artifact_blobs(r.artifact)
+            live |= self.record_blobs(r)
         freed = 0
         for p in self.blobs.glob("*/*"):
             if p.name not in live:
