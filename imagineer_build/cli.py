@@ -215,8 +215,12 @@ def gc(
     proj = _load(project)
     store = LocalStore(proj.store_root)
     pinned = {e["key"] for e in read_lock(proj.lock_path).values() if "key" in e}
+    try:
+        cap = parse_size(max_size) if max_size else None
+    except ValueError:
+        _fail(f"--max-size: expected a size such as 500MB or 5GB, got {max_size!r}", 2)
     with store.build_lock("imagineer gc"):
-        res = store.gc(pinned, keep=keep, max_size=parse_size(max_size) if max_size else None)
+        res = store.gc(pinned, keep=keep, max_size=cap)
     typer.echo(f"freed {human_size(res['bytes_freed'])} ({res['bytes_freed']} bytes); "
                f"dropped {res['records_dropped']} action records")
 
@@ -225,9 +229,13 @@ def gc(
 def clean(targets: Annotated[Optional[list[str]], typer.Argument()] = None, project: ProjectOpt = None) -> None:  # noqa: UP045
     """Forget cached results (of the named targets, or all); `gc` then frees the space."""
     from .core.outview import remove
+    from .core.spec import did_you_mean
     from .core.store import LocalStore
 
     proj = _load(project)
+    unknown = [n for n in targets or [] if n not in proj.targets]
+    if unknown:
+        _fail("; ".join(f"unknown target {n!r}{did_you_mean(n, proj.targets)}" for n in unknown), 2)
     store = LocalStore(proj.store_root)
     names = targets or list(proj.targets)
     with store.build_lock("imagineer clean"):

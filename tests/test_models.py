@@ -22,16 +22,23 @@ def test_resolve_named_and_builtin_models(tmp_path):
     assert check_model("tiny", settings) is None
 
 
-def test_identity_uses_hf_cache_commit_without_network(tmp_path, monkeypatch):
+def test_hf_identity_is_the_spec_not_the_cache_state(tmp_path, monkeypatch):
+    """The key must not move when the model is first downloaded; the resolved commit is provenance."""
+    from imagineer_build.models import resolved_hf_commit
+
     hub = tmp_path / "hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    spec = ModelSpec(base="org/model")
+    before = model_identity(spec, tmp_path)
+    assert resolved_hf_commit(spec) is None
     ref = hub / "models--org--model" / "refs" / "main"
     ref.parent.mkdir(parents=True)
     ref.write_text("0123456789abcdef0123456789abcdef01234567")
-    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
-    ident = model_identity(ModelSpec(base="org/model"), tmp_path)
-    assert ident["commit"] == "0123456789abcdef0123456789abcdef01234567"
-    assert ident["hf"] == "org/model"
-    assert "commit" not in model_identity(ModelSpec(base="org/other"), tmp_path)
+    assert model_identity(spec, tmp_path) == before == {"arch": "sd15", "dtype": "auto", "prediction_type": None,
+                                                       "hf": "org/model", "revision": None, "variant": None}
+    assert resolved_hf_commit(spec) == "0123456789abcdef0123456789abcdef01234567"
+    pinned = ModelSpec(base="org/model", revision="0123456789abcdef0123456789abcdef01234567")
+    assert model_identity(pinned, tmp_path)["revision"] == "0123456789abcdef0123456789abcdef01234567"
 
 
 def test_local_checkpoint_is_a_file_input(tmp_path):

@@ -77,6 +77,7 @@ class Engine:
         self.linker = Linker()
         self.cancelled = threading.Event()
         self.checked: set[str] = set()  # artifacts whose blobs this build already verified
+        self.healed: set[str] = set()  # damaged blobs dropped (and rebuilt) during this build
 
     # ---- entry points --------------------------------------------------------------------
 
@@ -112,7 +113,11 @@ class Engine:
                 results[name] = Result(name, "stale", reason=[f"upstream {u} is stale" for u in stale_up])
                 continue
             ups = {r.target: results[r.target].artifact for r in t.refs}
-            info = self.planner.key(t, ups)  # type: ignore[arg-type]
+            try:
+                info = self.planner.key(t, ups)  # type: ignore[arg-type]
+            except OSError as e:
+                results[name] = Result(name, "stale", reason=[f"cannot read its inputs: {e}"])
+                continue
             rec = self.store.get_action(info.key)
             if rec is not None:
                 results[name] = Result(name, "fresh", key=info.key, artifact=rec.artifact, facts=rec.facts,
@@ -241,13 +246,16 @@ class Engine:
             try:
                 view = self._load_checked(rec.artifact)
                 if not opts.dry_run:
-                    materialize(view, self.project.out_root / t.name, self.linker)
+                    # an out view may still hold a healed blob's damaged inode: patch it
+                    stale_view = bool(self.healed) and not self.healed.isdisjoint(view.files.values())
+                    materialize(view, self.project.out_root / t.name, self.linker, force=stale_view)
                     self._frozen_artifact(t, view.digest, opts, lock)
                 return Result(t.name, "cached", time.perf_counter() - start, info.key, rec.artifact, view.size, rec.facts)
             except BlobDamaged as e:
                 self.emit({"event": "log", "target": t.name, "level": "warning",
                            "message": f"damaged cache: {e}; rebuilding {t.name} to heal it"})
                 self.store.drop_blob(e.digest)
+                self.healed.add(e.digest)
                 self.store.forget_action(info.key)
                 rec = None
         reason = ["--refresh"] if refresh and rec else self.planner.why_stale(self.store.last_action(t.name), info)

@@ -9,22 +9,43 @@ from .kind import FileInput, FileListing
 from .statcache import StatCache
 
 
-def walk_files(root: Path, suffixes: tuple[str, ...] | None = None) -> list[tuple[str, os.DirEntry]]:
-    """Every regular file under root (dot files and dot folders skipped), sorted by relative path."""
+def walk_files(root: Path, suffixes: tuple[str, ...] | None = None,
+               errors: dict[str, str] | None = None) -> list[tuple[str, os.DirEntry]]:
+    """Every regular file under root (dot files and dot folders skipped), sorted by relative path.
+
+    Folder symlinks are followed once: a link back into the tree is not walked again. Folders
+    that cannot be listed go into `errors` (relative path → why) instead of ending the walk.
+    """
     out: list[tuple[str, os.DirEntry]] = []
     stack = [("", str(root))]
+    st = os.stat(root)
+    seen = {(st.st_dev, st.st_ino)}
     while stack:
         prefix, d = stack.pop()
-        with os.scandir(d) as it:
-            for e in it:
-                if e.name.startswith("."):
+        try:
+            entries = list(os.scandir(d))
+        except OSError as err:
+            if errors is not None:
+                errors[prefix or "."] = f"unreadable folder: {os.strerror(err.errno) if err.errno else err}"
+            continue
+        for e in entries:
+            if e.name.startswith("."):
+                continue
+            rel = prefix + e.name
+            if e.is_dir(follow_symlinks=True):
+                try:
+                    dst = e.stat(follow_symlinks=True)
+                except OSError:
                     continue
-                rel = prefix + e.name
-                if e.is_dir(follow_symlinks=True):
-                    stack.append((rel + "/", e.path))
-                elif e.is_file(follow_symlinks=True) or e.is_symlink():  # dangling: reported, not lost
-                    if suffixes is None or e.name.lower().endswith(suffixes):
-                        out.append((rel, e))
+                if (dst.st_dev, dst.st_ino) in seen:
+                    if errors is not None:
+                        errors[rel] = "folder link loop: not followed"
+                    continue
+                seen.add((dst.st_dev, dst.st_ino))
+                stack.append((rel + "/", e.path))
+            elif e.is_file(follow_symlinks=True) or e.is_symlink():  # dangling: reported, not lost
+                if suffixes is None or e.name.lower().endswith(suffixes):
+                    out.append((rel, e))
     out.sort(key=lambda x: x[0])
     return out
 
@@ -36,7 +57,7 @@ def list_input(project_root: Path, fi: FileInput, stat: StatCache) -> FileListin
     if path.is_dir():
         entries = {}
         errors = {}
-        for rel, e in walk_files(path, fi.suffixes):
+        for rel, e in walk_files(path, fi.suffixes, errors):
             try:
                 entries[rel] = stat.digest(e.path, e.stat(follow_symlinks=True))
             except OSError as err:  # one unreadable file is the kind's to report, not a crash

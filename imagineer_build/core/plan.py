@@ -39,7 +39,7 @@ class Planner:
             "version": kind.version,
             "config": t.config.model_dump(mode="json", by_alias=True),
             "upstream": {r.target: upstream[r.target] for r in t.refs},
-            "files": {_key_path(p): lst.digest for p, lst in sorted(listings.items())},
+            "files": {key_path(p, i): lst.digest for i, (p, lst) in enumerate(listings.items())},
             "env": {v: os.environ.get(v) for v in kind.env_allowlist},
             "settings": {
                 "defaults": self.settings["defaults"].get(t.section, {}),
@@ -55,7 +55,7 @@ class Planner:
         reasons = explain(old, info.inputs)
         if old is None or not old.listings:
             return reasons
-        current = {_key_path(p): lst for p, lst in info.listings.items()}
+        current = {key_path(p, i): lst for i, (p, lst) in enumerate(info.listings.items())}
         out = []
         for line in reasons:
             out.append(line)
@@ -69,8 +69,8 @@ class Planner:
     def listing_blobs(self, info: KeyInfo) -> dict[str, str]:
         """Store each folder input's listing, for a later why_stale()."""
         return {
-            _key_path(p): self.store.put_bytes(canonical_json({rel: v[0] for rel, v in lst.entries.items()}))
-            for p, lst in info.listings.items()
+            key_path(p, i): self.store.put_bytes(canonical_json({rel: v[0] for rel, v in lst.entries.items()}))
+            for i, (p, lst) in enumerate(info.listings.items())
             if "" not in lst.entries
         }
 
@@ -90,9 +90,10 @@ class Planner:
         return "; ".join(parts) or None
 
 
-def _key_path(path: str) -> str:
-    """Keys never hold absolute paths: a file outside the project is named by its base name."""
-    return f"external:{os.path.basename(path.rstrip('/'))}" if os.path.isabs(path) else path
+def key_path(path: str, index: int) -> str:
+    """Keys never hold absolute paths: a file outside the project is named by its place among
+    the target's inputs and its base name (unique, and the same on every machine)."""
+    return f"external:{index}:{os.path.basename(path.rstrip('/'))}" if os.path.isabs(path) else path
 
 
 def explain(old: ActionRecord | None, new: dict[str, Any]) -> list[str]:

@@ -83,7 +83,11 @@ class Override:
         target = None
         if ":" in lhs:
             target, lhs = lhs.split(":", 1)
-        return cls(target, tuple(lhs.split(".")), yaml.safe_load(rhs) if rhs else "")
+        try:
+            value = yaml.safe_load(rhs) if rhs else ""
+        except yaml.YAMLError as e:
+            raise SpecErrors([SpecError(Pos("--set", 1, 1), f"--set {lhs}: the value is not valid YAML ({e.problem if hasattr(e, 'problem') else e}); quote it")]) from None
+        return cls(target, tuple(lhs.split(".")), value)
 
 
 @dataclass

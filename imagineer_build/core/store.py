@@ -109,13 +109,16 @@ class LocalStore:
         os.replace(tmp, dest)
         self.stat.record(dest, digest)  # old mtime → trusted at once; the hash is of what we wrote
 
-    def put_bytes(self, data: bytes) -> str:
+    def put_bytes(self, data: bytes, fsync: bool = False) -> str:
         digest = digest_bytes(data)
         if self.blob_ok(digest):
             return digest
         fd, tmp = tempfile.mkstemp(dir=self.tmp)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
         self._finish_blob(Path(tmp), digest)
         return digest
 
@@ -168,11 +171,16 @@ class LocalStore:
         sizes = {}
         for d in set(artifact.files.values()):
             sizes[d] = os.stat(self._blob_file(d)).st_size
-        return self.put_bytes(manifest_bytes(artifact, sizes))
+        # The manifest is on disk before the action record that names it (the commit point);
+        # other blobs are verified on every read, so a lost one is rebuilt, never trusted.
+        return self.put_bytes(manifest_bytes(artifact, sizes), fsync=True)
 
     def load_artifact(self, digest: str, verify: bool = True) -> ArtifactView:
         """The artifact's manifest; with verify, every blob it names is checked (stat-cached)."""
-        self.verify_blob(digest)
+        try:
+            self.verify_blob(digest)
+        except FileNotFoundError:
+            raise BlobDamaged(digest, self.blob_path(digest), "missing artifact manifest") from None
         view = ArtifactView.parse(digest, self.blob_path(digest).read_bytes(), self.blobs)
         if verify:
             for d in set(view.files.values()):
@@ -341,6 +349,11 @@ class LocalStore:
                 self.drop_blob(b.digest)
             with self._memo_db() as con:
                 con.executemany("DELETE FROM memo WHERE blob=?", [(d,) for d in names])
+        for rec in self.iter_actions():  # a record whose blobs are gone (crash, manual rm) is none
+            if any(not os.path.exists(self._blob_file(d)) for d in self.artifact_blobs(rec.artifact)):
+                bad.append(BlobDamaged(rec.artifact, self.blob_path(rec.artifact),
+                                       f"{rec.target}: a file of this artifact is missing"))
+                self.forget_action(rec.key)
         return bad
 
     def gc(self, pinned_keys: set[str], keep: int = 1, max_size: int | None = None) -> dict[str, int]:

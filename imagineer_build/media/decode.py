@@ -111,8 +111,10 @@ def probe_job(args: tuple[str, DecodeLimits]) -> dict:
         return {"ok": True, **probe_file(path, limits).to_dict()}
     except BadImage as e:
         return {"ok": False, "error": str(e)}
-    except Exception as e:  # pragma: no cover - a Pillow bug must still not be fatal
-        return {"ok": False, "error": f"unexpected decoder error: {type(e).__name__}: {e}"}
+    except OSError as e:  # the file, not its bytes: gone, unreadable, out of descriptors…
+        return {"ok": False, "error": f"cannot read: {e}", "transient": True}
+    except Exception as e:  # a Pillow bug must still not be fatal, nor remembered as a verdict
+        return {"ok": False, "error": f"unexpected decoder error: {type(e).__name__}: {e}", "transient": True}
 
 
 def first_frame_png(data: bytes) -> bytes:

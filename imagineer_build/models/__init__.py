@@ -80,12 +80,30 @@ def model_identity(spec: ModelSpec, project_root: Path) -> dict[str, Any]:
     elif spec.local_path(project_root) is not None:
         ident["local"] = "file input"
     else:
+        # The id and revision as written: keying on what the local HF cache happens to resolve
+        # would change the key after the first download and differ between machines. Pin
+        # `revision:` to a commit for builds that must not move with the hub; the commit the
+        # cache resolved is recorded in outputs by resolved_hf_commit().
         ident["hf"] = spec.base
         ident["revision"] = spec.revision
         ident["variant"] = spec.variant
-        commit = _hf_cached_commit(spec.base, spec.revision)
-        if commit:
-            ident["commit"] = commit
+    return ident
+
+
+def resolved_hf_commit(spec: ModelSpec) -> str | None:
+    """The commit the local HF cache resolves the model's revision to (provenance, not keys)."""
+    if spec.builtin:
+        return None
+    return _hf_cached_commit(spec.base, spec.revision)
+
+
+def memo_model_identity(spec: ModelSpec, project_root: Path, inputs: dict[str, Any]) -> dict[str, Any]:
+    """The model's identity for item memo keys: a local checkpoint is named by its bytes'
+    digest (from the target's hashed inputs), so replacing the file invalidates every item."""
+    ident = dict(model_identity(spec, project_root))
+    rel = model_file_input_path(spec, project_root)
+    if rel is not None and rel in inputs:
+        ident["local"] = inputs[rel].digest
     return ident
 
 

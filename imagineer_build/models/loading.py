@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
 
 from . import ModelError, ModelSpec
 from .builtin import ensure_builtin
+
+
+@contextlib.contextmanager
+def _hub_offline():
+    """HF_HUB_OFFLINE=1 for one load, restored after: a later HF-id model may need the hub."""
+    before = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = before
 
 
 def pick_device(spec: ModelSpec) -> str:
@@ -63,9 +78,9 @@ def load_pipeline(spec: ModelSpec, project_root: Path, store_root: Path, dtype=N
     if spec.arch == "sd15":
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     if spec.builtin:
-        os.environ["HF_HUB_OFFLINE"] = "1"  # builtin models never touch the hub
         folder = ensure_builtin(store_root, spec.builtin)
-        return cls.from_pretrained(folder, local_files_only=True, **kwargs)
+        with _hub_offline():  # builtin models never touch the hub
+            return cls.from_pretrained(folder, local_files_only=True, **kwargs)
     local = spec.local_path(project_root)
     if local is not None:
         if not local.exists():

@@ -17,6 +17,7 @@ class DatasetKind(Kind):
     section = "datasets"
     version = "1"
     Config = DatasetConfig
+    key_includes_name = True  # its outputs name the target (folders, origins)
     resources = {"cpu": 1}
 
     def refs(self, config: DatasetConfig) -> list[Ref]:

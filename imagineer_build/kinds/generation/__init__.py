@@ -22,6 +22,7 @@ class GenerationKind(Kind):
     section = "generations"
     version = "1"
     Config = GenerationConfig
+    key_includes_name = True  # its outputs name the target (folders, origins)
     resources = {"gpu": 1}
 
     def refs(self, config: GenerationConfig) -> list[Ref]:
@@ -96,7 +97,7 @@ class GenerationKind(Kind):
         return errors + check_placeholders(config, columns)
 
     def build(self, ctx: BuildContext) -> Artifact:
-        from ...models import model_identity, resolve_model
+        from ...models import memo_model_identity, resolve_model
         from .album_out import build_artifact
         from .expand import expand
         from .lora_stack import resolve_stack
@@ -106,7 +107,7 @@ class GenerationKind(Kind):
         name = _model_name(cfg, ctx.settings)
         spec = resolve_model(name, ctx.settings)
         jobs = expand(cfg, ctx.project_root)
-        s = Settings(model_name=name, model_spec=spec, model_identity=model_identity(spec, ctx.project_root),
+        s = Settings(model_name=name, model_spec=spec, model_identity=memo_model_identity(spec, ctx.project_root, ctx.inputs),
                      width=cfg.size[0], height=cfg.size[1], steps=cfg.steps, guidance=cfg.guidance,
                      scheduler=cfg.scheduler, batch_size=cfg.batch_size, stack=resolve_stack(ctx, cfg.loras))
         rendered = render(ctx, jobs, s)

@@ -14,7 +14,7 @@ from ...core.kind import BuildContext, Memo
 from .lora_stack import StackedLora, applied
 from .schedulers import using
 
-RENDER_VERSION = "1"  # bump when the same inputs would give other pixels
+RENDER_VERSION = "2"  # bump when the same inputs would give other pixels
 MEMO_NS = "generation.image"
 
 

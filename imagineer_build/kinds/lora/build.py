@@ -7,10 +7,11 @@ import platform
 import time
 from typing import Any
 
+from ... import models
 from ...core.artifact import Artifact
 from ...core.hashing import digest_json
 from ...core.kind import BuildContext
-from ...models import ModelSpec, model_file_input_path, model_identity, resolve_model
+from ...models import ModelSpec, model_identity, resolve_model
 from .checkpoint import finish
 from .config import TrainSettings, resolve_settings
 from .data import count_batches, load_dataset, train_items
@@ -19,12 +20,7 @@ TRAINER_VERSION = "1"  # part of the checkpoint identity: bump when the loop's a
 
 
 def memo_model_identity(ctx: BuildContext, spec: ModelSpec) -> dict[str, Any]:
-    """The model's identity for memo keys: a local checkpoint is named by its bytes' digest."""
-    ident = dict(model_identity(spec, ctx.project_root))
-    rel = model_file_input_path(spec, ctx.project_root)
-    if rel is not None and rel in ctx.inputs:
-        ident["local"] = ctx.inputs[rel].digest
-    return ident
+    return models.memo_model_identity(spec, ctx.project_root, ctx.inputs)
 
 
 def plan_settings(ctx: BuildContext):
@@ -103,6 +99,7 @@ def assemble(ctx: BuildContext, spec: ModelSpec, dataset_digest: str, ts: TrainS
     info = {
         "target": name, "dataset": ctx.config.dataset, "dataset_artifact": dataset_digest,
         "model": ctx.config.model, "base_model": base, "settings": ts.to_dict(),
+        "base_model_commit": models.resolved_hf_commit(spec),
         "steps": result.steps, "resumed_from": result.resumed_from, "final_loss": final_loss,
         "last_loss": result.losses[-1] if result.losses else None, "images": images,
         "seconds": round(result.seconds, 3), "seconds_per_step": result.seconds_per_step,

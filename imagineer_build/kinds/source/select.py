@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Any
 
+from ...core.hashing import digest_file
 from ...core.kind import BuildContext
 from ...media.decode import PROBE_VERSION, DecodeLimits, probe_file, probe_job
 from ...media.dedup import Candidate, near_duplicates
@@ -89,8 +90,17 @@ def exit_with_parent(pid: int) -> None:
 
 
 def _record(memo, keys, it: Item, info: dict) -> None:
+    """Remember a probe under the bytes' digest, unless it says nothing about those bytes: a
+    read failure, or a file that changed while it was probed (the build then fails anyway)."""
     it.info = info
-    memo.put(keys[it.digest], info)
+    if info.get("transient"):
+        return
+    try:
+        same = digest_file(it.path)[0] == it.digest
+    except OSError:
+        same = False
+    if same:
+        memo.put(keys[it.digest], info)
 
 
 @dataclass
