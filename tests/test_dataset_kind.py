@@ -168,7 +168,7 @@ datasets:
 """)
     project.spec("sources:\n  more: {dir: data/more, dedup: {exact: false, near: false}}\n", name="more.yaml")
     run = project.build()
-    assert run.code == 0, run.err
+    assert run.code == 0, "; ".join(e.get("error", "") for e in run.events() if e.get("status") == "failed")
 
     def texts(target):
         rows = [json.loads(x) for x in (project.root / f"out/{target}/metadata.jsonl").read_text().splitlines()]

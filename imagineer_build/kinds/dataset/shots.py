@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -23,29 +24,44 @@ DETECT_SIDE = 320  # longest side the detector sees: faces down to ~0.6% of the 
 POOL_THRESHOLD = 32
 
 
+_import_lock = threading.Lock()
+
+
 @cache
+def _cv2():
+    """cv2, imported once under a lock: its package bootstraps itself in two steps, and a
+    second thread importing it meanwhile sees a half-made module (no cv2.data)."""
+    with _import_lock:
+        import cv2
+
+        return cv2
+
+
 def detector_name() -> str:
+    with _import_lock:
+        return _detector_name()
+
+
+@cache
+def _detector_name() -> str:
     try:
         import cv2
 
-        if hasattr(cv2, "CascadeClassifier") and os.path.exists(_haar_file()):
+        if hasattr(cv2, "CascadeClassifier") and os.path.exists(_haar_file(cv2)):
             return "opencv-haar-frontalface-default"
     except ImportError:
         pass
     return "skimage-lbp-frontal-face"
 
 
-def _haar_file() -> str:
-    import cv2
-
+def _haar_file(cv2) -> str:
     return os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
 
 
 @cache
 def _cv2_cascade():
-    import cv2
-
-    return cv2.CascadeClassifier(_haar_file())
+    cv2 = _cv2()
+    return cv2.CascadeClassifier(_haar_file(cv2))
 
 
 @cache
