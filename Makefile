@@ -6,6 +6,7 @@ setup:
 
 demo: setup
 	.venv/bin/python examples/make_images.py
+	.venv/bin/imagineer schema --out imagineer.schema.json
 	.venv/bin/imagineer build
 	@echo "outputs: $(CURDIR)/out/"
 
