@@ -174,25 +174,34 @@ def schema(
         typer.echo(text)
 
 
-@app.command()
-def show(target: str, project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
-    """Print a built target's artifact: what it holds and its report."""
+def last_view(proj, target: str):
+    """The target's artifact as last locked (else last built); LookupError says why not."""
     from .core.lockfile import read_lock
     from .core.store import LocalStore, StoreError
 
+    store = LocalStore(proj.store_root)
+    entry = read_lock(proj.lock_path).get(target) or {}
+    rec = store.last_action(target)
+    digest = entry.get("artifact") or (rec.artifact if rec else None)
+    if not digest:
+        raise LookupError(f"{target} has not been built yet: imagineer build {target}")
+    try:
+        return store.load_artifact(digest, verify=False)
+    except (OSError, StoreError) as e:
+        raise LookupError(f"{target}: artifact {digest} is not in the store ({e}); build it again") from None
+
+
+@app.command()
+def show(target: str, project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
+    """Print a built target's artifact: what it holds and its report."""
     proj = _load(project)
     if target not in proj.targets:
         _fail(f"unknown target {target!r}", 2)
-    entry = read_lock(proj.lock_path).get(target)
-    store = LocalStore(proj.store_root)
-    rec = store.last_action(target)
-    digest = (entry or {}).get("artifact") or (rec.artifact if rec else None)
-    if not digest:
-        _fail(f"{target} has not been built yet: imagineer build {target}", 1)
     try:
-        view = store.load_artifact(digest, verify=False)
-    except (OSError, StoreError) as e:
-        _fail(f"{target}: artifact {digest} is not in the store ({e}); build it again", 1)
+        view = last_view(proj, target)
+    except LookupError as e:
+        _fail(str(e), 1)
+    digest = view.digest
     if json_out:
         typer.echo(json.dumps({"target": target, "artifact": digest, "facts": view.facts, "meta": view.meta,
                                "files": view.files}))

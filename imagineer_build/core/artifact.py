@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .hashing import canonical_json, digest_bytes
+from .hashing import canonical_json
 
 
 @dataclass
@@ -55,7 +55,3 @@ class ArtifactView:
     @property
     def size(self) -> int:
         return sum(self.sizes.get(d, 0) for d in set(self.files.values()))
-
-
-def check_digest(data: bytes, digest: str) -> bool:
-    return digest_bytes(data) == digest

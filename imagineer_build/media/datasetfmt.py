@@ -47,9 +47,8 @@ class DatasetInfo:
     recommended: dict[str, int] = field(default_factory=dict)
 
     def to_meta(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["entries"] = [e.to_dict() for e in self.entries]
-        return {"dataset": d}
+        # asdict already converts the entries; one pass, not two, over a 10k-image dataset
+        return {"dataset": asdict(self)}
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> DatasetInfo:

@@ -7,7 +7,6 @@ only shows on load(), so every image is fully loaded once here.
 
 from __future__ import annotations
 
-import io
 import os
 import warnings
 from dataclasses import asdict, dataclass
@@ -45,14 +44,6 @@ def _sniff(head: bytes) -> str:
     if h.startswith((b"{", b"[")):
         return "not an image: the bytes are JSON text"
     return "not an image Pillow can read"
-
-
-def probe_bytes(data: bytes, limits: DecodeLimits = DecodeLimits()) -> ImageInfo:
-    if not data:
-        raise BadImage("empty file (0 bytes)")
-    if len(data) > limits.max_bytes:
-        raise BadImage(f"file is {len(data)} bytes, over the {limits.max_bytes}-byte limit")
-    return _probe(io.BytesIO(data), data[:256], limits)
 
 
 def probe_file(path: str | os.PathLike, limits: DecodeLimits = DecodeLimits()) -> ImageInfo:
@@ -115,14 +106,3 @@ def probe_job(args: tuple[str, DecodeLimits]) -> dict:
         return {"ok": False, "error": f"cannot read: {e}", "transient": True}
     except Exception as e:  # a Pillow bug must still not be fatal, nor remembered as a verdict
         return {"ok": False, "error": f"unexpected decoder error: {type(e).__name__}: {e}", "transient": True}
-
-
-def first_frame_png(data: bytes) -> bytes:
-    """An animated image's first frame as PNG (for 'animated: first' when a still is required)."""
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as im:
-        im.seek(0)
-        out = io.BytesIO()
-        im.convert("RGBA" if "A" in im.getbands() else "RGB").save(out, "PNG")
-        return out.getvalue()

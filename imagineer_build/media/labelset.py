@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from .album import Album
 
-NSFW_RATINGS = ("SAFE", "SUGGESTIVE", "ADULT", "EXPLICIT")
+Rating = Literal["SAFE", "SUGGESTIVE", "ADULT", "EXPLICIT"]
+NSFW_RATINGS: tuple[str, ...] = get_args(Rating)
 NSFW_DEFAULT_EXCLUDE = ("ADULT", "EXPLICIT")
 
 

@@ -107,6 +107,19 @@ def memo_model_identity(spec: ModelSpec, project_root: Path, inputs: dict[str, A
     return ident
 
 
+def model_file_inputs(name: str | None, settings: dict[str, Any]) -> list:
+    """Kind.settings_files for a kind that reads model NAME: the local checkpoint, if any, as
+    a FileInput (an unknown model gives none: the kind's check() reports it)."""
+    from ..core.kind import FileInput
+
+    try:
+        spec = resolve_model(name, settings) if name else None
+    except (ModelError, ValueError):
+        return []
+    path = model_file_input_path(spec, Path(settings["root"])) if spec else None
+    return [FileInput(path, ("model",))] if path else []
+
+
 def model_file_input_path(spec: ModelSpec, project_root: Path) -> str | None:
     """The local file or folder whose bytes identify the model, as a path for a FileInput."""
     p = spec.local_path(project_root)

@@ -25,6 +25,16 @@ def _hub_offline():
             os.environ["HF_HUB_OFFLINE"] = before
 
 
+def apply_threads(settings: dict[str, Any]) -> int | None:
+    """torch's thread count from imagineer.yaml `threads:` (same count → same bits); returns it."""
+    import torch
+
+    threads = settings.get("threads")
+    if threads:
+        torch.set_num_threads(int(threads))
+    return threads
+
+
 def pick_device(spec: ModelSpec) -> str:
     import torch
 

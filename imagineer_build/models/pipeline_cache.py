@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..core.hashing import digest_json
 from . import ModelSpec, model_identity
 from .loading import load_pipeline, pick_device, pick_dtype
 
@@ -22,9 +23,7 @@ loads = 0  # how many times a pipeline was actually loaded in this process (test
 
 
 def _cache_key(spec: ModelSpec, project_root: Path) -> str:
-    import json
-
-    return json.dumps([spec.model_dump(), model_identity(spec, project_root), str(project_root)], sort_keys=True)
+    return digest_json([spec.model_dump(), model_identity(spec, project_root), str(project_root)])
 
 
 @contextlib.contextmanager

@@ -7,14 +7,13 @@ from typing import Literal
 from pydantic import Field
 
 from ...core.kind import KindConfig
+from ...media.labelset import NSFW_DEFAULT_EXCLUDE, Rating
 
-Rating = Literal["SAFE", "SUGGESTIVE", "ADULT", "EXPLICIT"]
 Shot = Literal["close", "mid", "far", "unknown"]
-LAYOUTS = ("kohya", "flat", "imagefolder", "ai-toolkit")
 
 
 class ExcludeConfig(KindConfig):
-    nsfw: list[Rating] = Field(default_factory=lambda: ["ADULT", "EXPLICIT"],
+    nsfw: list[Rating] = Field(default_factory=lambda: list(NSFW_DEFAULT_EXCLUDE),
                                description="NSFW ratings left out (ADULT and EXPLICIT by default)")
     tags: list[str] = Field(default_factory=list, description="leave out images with any of these tags")
 

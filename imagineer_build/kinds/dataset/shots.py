@@ -37,16 +37,10 @@ def _cv2():
         return cv2
 
 
-def detector_name() -> str:
-    with _import_lock:
-        return _detector_name()
-
-
 @cache
-def _detector_name() -> str:
+def detector_name() -> str:
     try:
-        import cv2
-
+        cv2 = _cv2()
         if hasattr(cv2, "CascadeClassifier") and os.path.exists(_haar_file(cv2)):
             return "opencv-haar-frontalface-default"
     except ImportError:
@@ -156,10 +150,9 @@ def detect_all(memo, images: list[tuple[str, str]], jobs: int = 1,
         progress(done, total)
     pairs = list(todo.items())
     if len(pairs) >= POOL_THRESHOLD and jobs > 1:
-        from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
+        from ...media.pool import process_pool
 
-        with ProcessPoolExecutor(min(jobs, os.cpu_count() or 1), mp_context=get_context("forkserver")) as pool:
+        with process_pool(jobs) as pool:
             results = pool.map(detect_job, [p for _, p in pairs], chunksize=8)
             for (d, _), det in zip(pairs, results, strict=True):
                 done = _record(memo, keys, out, d, det, done, total, progress, check_cancelled)

@@ -41,15 +41,9 @@ class GenerationKind(Kind):
         return out
 
     def settings_files(self, config: GenerationConfig, settings: dict[str, Any]) -> list[FileInput]:
-        from ...models import ModelError, model_file_input_path, resolve_model
+        from ...models import model_file_inputs
 
-        name = _model_name(config, settings)
-        try:
-            spec = resolve_model(name, settings) if name else None
-        except (ModelError, ValueError):
-            return []
-        path = model_file_input_path(spec, Path(settings["root"])) if spec else None
-        return [FileInput(path, ("model",))] if path else []
+        return model_file_inputs(_model_name(config, settings), settings)
 
     def key_extras(self, config: GenerationConfig, settings: dict[str, Any]) -> dict[str, Any]:
         from ...models import model_identity, resolve_model

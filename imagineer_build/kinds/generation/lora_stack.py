@@ -99,10 +99,6 @@ def check_fit(lora: StackedLora, pipe: Any, model_name: str, model_arch: str) ->
         modules[comp] = dict(model.named_modules())
         for name in modules[comp]:
             kohya[prefixes[comp] + name.replace(".", "_")] = (comp, name)
-    if model_arch == "sd15":
-        for name in list(kohya):  # kohya SD 1.5 text encoder keys carry no number
-            if name.startswith("lora_te1_"):
-                kohya[name.replace("lora_te1_", "lora_te_", 1)] = kohya[name]
     try:
         with safe_open(str(lora.file), "pt") as f:
             shapes = {k: f.get_slice(k).get_shape() for k in f.keys()}

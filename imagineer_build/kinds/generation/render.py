@@ -88,13 +88,11 @@ def render(ctx: BuildContext, jobs: list[ImageJob], s: Settings) -> Rendered:
 
 def _generate(ctx: BuildContext, todo: list[ImageJob], s: Settings, memo: Memo,
               images: dict[str, tuple[str, dict[str, Any]]], failed: dict[str, str], total: int) -> None:
-    import torch
 
     from ...models import pipeline_cache
+    from ...models.loading import apply_threads
 
-    threads = ctx.settings.get("threads")
-    if threads:
-        torch.set_num_threads(int(threads))
+    apply_threads(ctx.settings)
     with pipeline_cache.lease(s.model_spec, ctx.project_root, ctx.store_root) as pipe, \
             using(pipe, s.scheduler), \
             applied(pipe, s.stack, ctx.workdir, s.model_name, s.model_spec.arch):

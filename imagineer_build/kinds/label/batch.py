@@ -64,7 +64,7 @@ def run_batches(ctx: BuildContext, client, plan: Plan, todo: list[Job], memo: Me
             ctx.log(f"claude: message batch {batch.id} created with {len(reqs)} requests")
         else:
             ctx.log(f"claude: resuming message batch {batch.id}")
-        del reqs
+        reqs.clear()  # the chunk generator still holds the list: free the base64 images now
         batch = _wait(ctx, client, batch, done, total, plan.cfg.poll_interval or 10.0)
         try:
             for entry in client.messages.batches.results(batch.id):

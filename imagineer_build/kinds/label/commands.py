@@ -50,21 +50,12 @@ def export_text(proj, target: str) -> tuple[str, int]:
     """(YAML text, number of images) of the target's last built labels."""
     import yaml
 
-    from ...core.lockfile import read_lock
-    from ...core.store import LocalStore, StoreError
+    from ...cli import last_view
     from ...media.labelset import LabelSet
     from .overrides import export_entries
 
-    store = LocalStore(proj.store_root)
-    entry = read_lock(proj.lock_path).get(target) or {}
-    rec = store.last_action(target)
-    digest = entry.get("artifact") or (rec.artifact if rec else None)
-    if not digest:
-        raise LookupError(f"{target} has not been built yet: imagineer build {target}")
-    try:
-        view = store.load_artifact(digest, verify=False)
-    except (OSError, StoreError) as e:
-        raise LookupError(f"{target}: artifact {digest} is not in the store ({e}); build it again") from None
+    view = last_view(proj, target)
+    digest = view.digest
     ls = LabelSet.from_meta(view.meta)
     entries = export_entries(ls.labels, ls.album.images)
     head = (f"# Labels of {target} (artifact {digest[:12]}), keyed by image digest.\n"

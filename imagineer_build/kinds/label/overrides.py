@@ -9,15 +9,13 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, ValidationError
 
 from ...core.kind import KindConfig
 from ...media.album import AlbumImage
-from ...media.labelset import Label
-
-Rating = Literal["SAFE", "SUGGESTIVE", "ADULT", "EXPLICIT"]
+from ...media.labelset import Label, Rating
 
 
 class OverrideEntry(KindConfig):

@@ -10,7 +10,7 @@ from typing import Any
 
 from ...core.artifact import Artifact, ArtifactView
 from ...core.kind import BuildContext, FileInput, Kind, Ref
-from ...models import check_model, model_file_input_path, model_identity, resolve_model
+from ...models import check_model, model_file_inputs, model_identity, resolve_model
 from .config import LoraConfig
 
 
@@ -31,12 +31,7 @@ class LoraKind(Kind):
         return [Ref(config.dataset, ("dataset",))]
 
     def settings_files(self, config: LoraConfig, settings: dict[str, Any]) -> list[FileInput]:
-        try:
-            spec = resolve_model(config.model, settings)
-        except Exception:
-            return []  # check() reports it
-        path = model_file_input_path(spec, Path(settings["root"]))
-        return [FileInput(path, ("model",))] if path else []
+        return model_file_inputs(config.model, settings)
 
     def key_extras(self, config: LoraConfig, settings: dict[str, Any]) -> dict[str, Any]:
         try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import platform
 import time
-from typing import Any
 
 from ... import models
 from ...core.artifact import Artifact
@@ -17,10 +16,6 @@ from .config import TrainSettings, resolve_settings
 from .data import count_batches, load_dataset, train_items
 
 TRAINER_VERSION = "1"  # part of the checkpoint identity: bump when the loop's arithmetic changes
-
-
-def memo_model_identity(ctx: BuildContext, spec: ModelSpec) -> dict[str, Any]:
-    return models.memo_model_identity(spec, ctx.project_root, ctx.inputs)
 
 
 def plan_settings(ctx: BuildContext):
@@ -36,8 +31,8 @@ def plan_settings(ctx: BuildContext):
 
 
 def build_builtin(ctx: BuildContext) -> Artifact:
-    import torch
 
+    from ...models.loading import apply_threads
     from ...models.pipeline_cache import lease
     from .latents import ensure_latents, ensure_text
     from .train import Trainer, deterministic
@@ -46,10 +41,8 @@ def build_builtin(ctx: BuildContext) -> Artifact:
     cfg = ctx.config
     spec, view, info, ts = plan_settings(ctx)
     items = train_items(view, info, ts.resolution)
-    threads = ctx.settings.get("threads")
-    if threads:
-        torch.set_num_threads(int(threads))
-    model_id = memo_model_identity(ctx, spec)
+    threads = apply_threads(ctx.settings)
+    model_id = models.memo_model_identity(spec, ctx.project_root, ctx.inputs)
     identity = digest_json([TRAINER_VERSION, ts.to_dict(), view.digest, model_id, threads])
     ctx.log(f"training {ctx.target}: {len(items)} images, {ts.steps} steps, rank {ts.rank}, "
             f"batch {ts.batch_size}×{ts.gradient_accumulation}, lr {ts.lr:g}")

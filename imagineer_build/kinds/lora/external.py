@@ -24,7 +24,7 @@ import yaml
 from ...core.artifact import Artifact
 from ...core.kind import BuildContext
 from ...models import ModelSpec, model_identity
-from .build import plan_settings
+from .build import _tail_mean, plan_settings
 from .config import BackendConfig, TrainSettings
 from .data import TrainItem, train_items
 
@@ -324,7 +324,7 @@ def build_external(ctx: BuildContext) -> Artifact:
     files[kohya_file] = digest  # sd-scripts writes the kohya layout, which load_lora_weights also reads
     from .plot import loss_png
 
-    final = sum(losses[-10:]) / len(losses[-10:]) if losses else None
+    final = _tail_mean(losses)
     base_ident = model_identity(spec, ctx.project_root)
     record = {"target": name, "backend": {**backend_meta, "command": cmd}, "dataset": cfg.dataset,
               "dataset_artifact": view.digest, "model": cfg.model, "base_model": base_ident,

@@ -31,7 +31,6 @@ class SourceKind(Kind):
     section = "sources"
     version = "1"
     Config = SourceConfig
-    resources = {"cpu": 1}
 
     def resources_for(self, config: SourceConfig) -> dict[str, int]:
         return {"net": 1} if config.scrape is not None else {"cpu": 1}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...core.store import BlobDamaged
 from .scrape_crawl import conditional_headers
 from .scrape_fetch import Cancelled, FetchError
 from .scrape_urls import UnsafeURL
@@ -40,9 +41,12 @@ class Downloader:
         self.known: dict[str, tuple[Any, str | None]] = {}
 
     def _stored(self, value: dict[str, Any] | None, blob: str | None) -> Path | None:
-        if not value or not blob or not self.ctx.has_blob(blob):
+        if not value or not blob:
             return None
-        return self.ctx.blob_path(blob)
+        try:
+            return self.ctx.blob_path(blob)
+        except (FileNotFoundError, BlobDamaged):
+            return None
 
     async def one(self, url: str) -> Downloaded | Exception:
         key = self.memo.key(url)

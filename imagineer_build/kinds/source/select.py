@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from functools import partial
 from typing import Any
 
 from ...core.hashing import digest_file
 from ...core.kind import BuildContext
-from ...media.decode import PROBE_VERSION, DecodeLimits, probe_file, probe_job
+from ...media.decode import PROBE_VERSION, probe_job
 from ...media.dedup import Candidate, near_duplicates
+from ...media.pool import process_pool
 from .config import DecodeConfig, DedupConfig, FilterConfig
 
 POOL_THRESHOLD = 64  # below this many unknown images, probing in-process beats starting workers
@@ -47,46 +47,19 @@ def probe_all(ctx: BuildContext, items: list[Item], decode: DecodeConfig,
     if progress:
         progress(done, total)
     jobs = list(todo.values())
-    if len(jobs) >= POOL_THRESHOLD and ctx.jobs > 1:
-        workers = min(ctx.jobs, os.cpu_count() or 1)
-        with ProcessPoolExecutor(workers, mp_context=get_context("forkserver"),
-                                 initializer=exit_with_parent, initargs=(os.getpid(),)) as pool:
-            results = pool.map(probe_job, [(it.path, limits) for it in jobs], chunksize=32)
-            for it, info in zip(jobs, results, strict=True):
-                _record(memo, keys, it, info)
-                done += 1
-                if progress and done % 50 == 0:
-                    progress(done, total)
-                ctx.check_cancelled()
-    else:
-        for it in jobs:
-            _record(memo, keys, it, probe_job((it.path, limits)))
+    pooled = len(jobs) >= POOL_THRESHOLD and ctx.jobs > 1
+    with process_pool(ctx.jobs) if pooled else contextlib.nullcontext() as pool:
+        mapper = partial(pool.map, chunksize=32) if pooled else map
+        results = mapper(probe_job, [(it.path, limits) for it in jobs])
+        for it, info in zip(jobs, results, strict=True):
+            _record(memo, keys, it, info)
             done += 1
-            if progress:
+            if progress and (not pooled or done % 50 == 0):
                 progress(done, total)
             ctx.check_cancelled()
     for it in items:
         if not it.info:
             it.info = todo[it.digest].info
-
-
-def exit_with_parent(pid: int) -> None:
-    """Pool worker initializer: a build killed with SIGKILL cannot shut its pool down, and
-    forkserver workers would wait for work forever, so each one leaves when the build is gone."""
-    import threading
-    import time
-
-    def watch() -> None:
-        while True:
-            time.sleep(1)
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                os._exit(1)
-            except PermissionError:
-                pass
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _record(memo, keys, it: Item, info: dict) -> None:
@@ -163,6 +136,3 @@ def filter_reason(info: dict[str, Any], flt: FilterConfig) -> str | None:
     if aspect > flt.max_aspect:
         return f"aspect ratio {aspect:.1f} over filter.max_aspect {flt.max_aspect}"
     return None
-
-
-__all__ = ["Item", "Selection", "probe_all", "select", "filter_reason", "probe_file", "DecodeLimits"]
