@@ -70,6 +70,15 @@ def test_ai_toolkit_dry_run_and_missing_command(tmp_path):
     assert code == 1 and ev["status"] == "failed"
     assert "has no command" in ev["error"] and "backend_commands" in ev["error"] and "dry_run" in ev["error"]
 
+    # `build --dry-run` trains nothing and records nothing, but writes the trainer's config
+    code, events, err = build(root, "--dry-run")
+    assert code == 0, err
+    assert target_event(events, "style")["status"] == "stale"
+    preview = yaml.safe_load((root / "out" / "style.dry-run" / "backend" / "job.yaml").read_text())
+    assert preview["config"]["process"][0]["network"]["linear"] == 6
+    assert not (root / "out" / "style").exists()
+    assert target_event(build(root, "--dry-run")[1], "style")["status"] == "stale"
+
     code, events, err = build(root, "--set", "style:backend.dry_run=true")
     assert code == 0, err
     job = yaml.safe_load((root / "out" / "style" / "backend" / "job.yaml").read_text())

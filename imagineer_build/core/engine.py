@@ -260,20 +260,11 @@ class Engine:
                 rec = None
         reason = ["--refresh"] if refresh and rec else self.planner.why_stale(self.store.last_action(t.name), info)
         if opts.dry_run:
+            if all(upstream.values()):
+                self._preview(t, upstream, info)
             return Result(t.name, "stale", key=info.key, reason=reason)
         self.emit({"event": "start", "target": t.name, "kind": t.kind_name, "reason": reason})
-        views: dict[str, ArtifactView] = {u: self._load_checked(d) for u, d in upstream.items()}
-        workdir = tempfile.mkdtemp(dir=self.store.tmp, prefix=f"{t.name}.")
-        ctx = BuildContext(
-            target=t.name, config=t.config, project_root=self.project.root,
-            settings=self.planner.settings, store=self.store, upstream=views, inputs=info.listings,
-            refresh=refresh, emit=self.emit, workdir=Path(workdir),
-            cancelled=self.cancelled,
-        )
-        try:
-            artifact = t.kind.build(ctx)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+        artifact, ctx = self._call(t.kind.build, t, upstream, info, refresh)
         after = self.planner.listings(t)
         changed = [p for p, lst in after.items() if lst.digest != info.listings[p].digest]
         if changed:
@@ -293,6 +284,31 @@ class Engine:
         memo = {ns: {"hits": m.hits, "misses": m.misses} for ns, m in ctx.memos.items()}
         return Result(t.name, "built", time.perf_counter() - start, info.key, digest, view.size, artifact.facts,
                       reason=reason, memo=memo)
+
+    def _call(self, fn, t: Target, upstream: dict[str, str], info, refresh: bool):
+        """(result, context) of a kind's build (or preview), run with a scratch folder."""
+        views: dict[str, ArtifactView] = {u: self._load_checked(d) for u, d in upstream.items()}
+        workdir = tempfile.mkdtemp(dir=self.store.tmp, prefix=f"{t.name}.")
+        ctx = BuildContext(
+            target=t.name, config=t.config, project_root=self.project.root,
+            settings=self.planner.settings, store=self.store, upstream=views, inputs=info.listings,
+            refresh=refresh, emit=self.emit, workdir=Path(workdir), cancelled=self.cancelled,
+        )
+        try:
+            return fn(ctx), ctx
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _preview(self, t: Target, upstream: dict[str, str], info) -> None:
+        """--dry-run: what a kind can show without building goes to out/<target>.dry-run/;
+        nothing is recorded, so the real build still runs later."""
+        artifact, _ = self._call(t.kind.preview, t, upstream, info, False)
+        if artifact is None:
+            return
+        view = self.store.load_artifact(self.store.store_artifact(artifact), verify=False)
+        dest = self.project.out_root / f"{t.name}.dry-run"
+        materialize(view, dest, self.linker, force=True)
+        self.emit({"event": "log", "target": t.name, "level": "info", "message": f"dry run: wrote {dest}"})
 
     def _load_checked(self, digest: str) -> ArtifactView:
         """Verify an artifact's blobs once per build: a dependent re-reading 10,000 blobs an

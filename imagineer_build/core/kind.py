@@ -79,6 +79,11 @@ class Kind:
     def build(self, ctx: BuildContext) -> Artifact:
         raise NotImplementedError
 
+    def preview(self, ctx: BuildContext) -> Artifact | None:
+        """What `build --dry-run` may write without building (e.g. an external trainer's
+        config), shown in out/<target>.dry-run/ and never recorded; None: nothing to show."""
+        return None
+
     def describe(self, view: ArtifactView) -> str:
         """Text for `imagineer show`."""
         import json

@@ -62,6 +62,17 @@ class LoraKind(Kind):
 
         return build_builtin(ctx)
 
+    def preview(self, ctx: BuildContext) -> Artifact | None:
+        """--dry-run with an external backend writes its config and dataset layout."""
+        if ctx.config.backend is None:
+            return None
+        import dataclasses
+
+        from .external import build_external
+
+        be = ctx.config.backend.model_copy(update={"dry_run": True})
+        return build_external(dataclasses.replace(ctx, config=ctx.config.model_copy(update={"backend": be})))
+
     def describe(self, view: ArtifactView) -> str:
         lora = view.meta.get("lora")
         if not lora:
