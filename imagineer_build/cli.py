@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .core.spec import SpecError, SpecErrors
+from .core.spec import SpecErrors
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="imagineer: a make-like build system for image-generation pipelines.",
@@ -30,22 +30,11 @@ def _fail(msg: str, code: int = 1) -> None:
 
 
 def _load(project: Path | None, sets: list[str] | None = None, targets: list[str] | None = None):
-    from .core.project import Override, Project, find_root
+    """The project, or exit 2 with every spec error."""
+    from .api import open_project
 
     try:
-        root = find_root(project or Path.cwd())
-        overrides = [Override.parse(s) for s in sets or []]
-        # A bare KEY=VALUE applies to every target named on the command line.
-        expanded = []
-        for o in overrides:
-            if o.target is None:
-                if not targets:
-                    raise SpecErrors([SpecError(
-                        None, f"--set {'.'.join(o.path)}=…: name the target (TARGET:KEY=VALUE) or build named targets")])
-                expanded += [type(o)(t, o.path, o.value) for t in targets]
-            else:
-                expanded.append(o)
-        return Project.load(root, expanded)
+        return open_project(project, sets, targets)
     except SpecErrors as e:
         n = len(e.errors)
         _fail(f"{e}\n{n} error{'s' if n != 1 else ''} in the specs; nothing was built.", 2)
@@ -174,33 +163,13 @@ def schema(
         typer.echo(text)
 
 
-def last_view(proj, target: str):
-    """The target's artifact as last locked (else last built); LookupError says why not."""
-    from .core.lockfile import read_lock
-    from .core.store import LocalStore, StoreError
-
-    store = LocalStore(proj.store_root)
-    entry = read_lock(proj.lock_path).get(target) or {}
-    rec = store.last_action(target)
-    digest = entry.get("artifact") or (rec.artifact if rec else None)
-    if not digest:
-        raise LookupError(f"{target} has not been built yet: imagineer build {target}")
-    try:
-        return store.load_artifact(digest, verify=False)
-    except (OSError, StoreError) as e:
-        raise LookupError(f"{target}: artifact {digest} is not in the store ({e}); build it again") from None
-
-
 @app.command()
 def show(target: str, project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
     """Print a built target's artifact: what it holds and its report."""
+    from .api import last_artifact
+
     proj = _load(project)
-    if target not in proj.targets:
-        _fail(f"unknown target {target!r}", 2)
-    try:
-        view = last_view(proj, target)
-    except LookupError as e:
-        _fail(str(e), 1)
+    view = last_artifact(proj, target)
     digest = view.digest
     if json_out:
         typer.echo(json.dumps({"target": target, "artifact": digest, "facts": view.facts, "meta": view.meta,
@@ -282,15 +251,39 @@ CORE_COMMANDS = {"build", "status", "explain", "graph", "schema", "show", "gc", 
 
 
 def main() -> None:
+    from .api import UserError
+
     # Kind-specific commands (add, labels …) import their kind; the core ones need none of them.
     if len(sys.argv) < 2 or sys.argv[1] not in CORE_COMMANDS:
         from .plugins import register_commands
 
         register_commands(app)
     try:
-        app()
+        code = app(standalone_mode=False)
+    except UserError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(e.code)
+    except SpecErrors as e:
+        n = len(e.errors)
+        typer.echo(f"{e}\n{n} error{'s' if n != 1 else ''} in the specs; nothing was built.", err=True)
+        sys.exit(2)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except click_exceptions() as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def click_exceptions():
+    from click.exceptions import ClickException
+
+    return ClickException
 
 
 if __name__ == "__main__":

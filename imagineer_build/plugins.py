@@ -1,18 +1,17 @@
 """Extra CLI commands that belong to a kind (e.g. `imagineer add` for sources).
 
-Each module listed here has `register(app)`; it must import nothing heavy at module level.
+They are found like kinds, through entry points: the group `imagineer_build.commands` maps a
+name to a `register(app)` function, so a third-party kind can bring its commands too. A
+register module must import nothing heavy at module level.
 """
 
 from __future__ import annotations
 
-import importlib
-
-COMMAND_MODULES: tuple[str, ...] = (
-    "imagineer_build.kinds.source.commands",  # imagineer add
-    "imagineer_build.kinds.label.commands",  # imagineer labels export
-)
+GROUP = "imagineer_build.commands"
 
 
 def register_commands(app) -> None:
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(app)
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+        ep.load()(app)

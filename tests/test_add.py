@@ -67,7 +67,7 @@ def test_add_creates_the_folder_and_refuses_unknown_and_non_dir_sources(project,
     assert r.code == 0, r.err
     assert (project.root / "data/photos/x.png").read_bytes() == img.read_bytes()
     r = project.run("add", "nope", str(img))
-    assert r.code == 2 and "not a source target" in r.err
+    assert r.code == 2 and "unknown target 'nope'" in r.err and "photos" in r.err
     r = project.run("add", "web", str(img))
     assert r.code == 2 and "not a `dir:` source" in r.err
     r = project.run("add", "photos", str(tmp_path / "missing.png"))

@@ -193,9 +193,14 @@ class BuildContext:
         return self.store.blob_ok(digest)
 
     @property
-    def store_root(self) -> Path:
-        """The store folder, for caches that live beside the blobs (e.g. builtin models)."""
-        return self.store.root
+    def models_dir(self) -> Path:
+        """Where builtin models are built once and kept (`<store>/models/`, kept by gc): they
+        are made from code and a seed, so every machine makes the same bytes itself."""
+        return self.store.root / "models"
+
+    def file(self, view: ArtifactView, rel: str) -> Path:
+        """Where the bytes of one file of an upstream artifact are (read-only)."""
+        return self.store.blob_path(view.files[rel])
 
     def resolve(self, rel: str) -> Path:
         """A project-relative path from the config, as an absolute path."""

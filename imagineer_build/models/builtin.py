@@ -7,9 +7,12 @@ through the same from_pretrained path as any other model.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 BUILTIN_VERSION = "1"  # bump when the configs or the seed change: it is part of every key
@@ -17,30 +20,56 @@ BUILTINS = {"tiny-sd": "sd15", "tiny-sdxl": "sdxl"}
 SEED = 20240607
 
 
-def builtin_folder(store_root: Path, name: str) -> Path:
-    return Path(store_root) / "models" / f"builtin-{name}-v{BUILTIN_VERSION}"
+READY = ".ready"  # written last inside the folder: a folder without it is a killed build's
 
 
-def ensure_builtin(store_root: Path, name: str) -> Path:
-    """The folder of a builtin model, building and saving it on first use (atomically)."""
+def builtin_folder(models_dir: Path, name: str) -> Path:
+    return Path(models_dir) / f"builtin-{name}-v{BUILTIN_VERSION}"
+
+
+def ensure_builtin(models_dir: Path, name: str) -> Path:
+    """The folder of a builtin diffusion model, building and saving it on first use."""
     if name not in BUILTINS:
         raise ValueError(f"unknown builtin model {name!r}; known: {', '.join(sorted(BUILTINS))}")
-    folder = builtin_folder(store_root, name)
-    if (folder / "model_index.json").exists():
+
+    def make(dest: Path) -> None:
+        pipe = _build(name, dest.parent / "tokenizer-src")
+        pipe.save_pretrained(dest, safe_serialization=True)
+
+    return ensure_folder(builtin_folder(models_dir, name), make)
+
+
+def ensure_folder(folder: Path, make: Callable[[Path], None]) -> Path:
+    """A model folder made once by `make(tmp_folder)`, safe against other threads and processes
+    doing the same: one makes it under a file lock, the others wait and find it ready."""
+    if (folder / READY).exists():
         return folder
+    from .imports import ensure
+
+    ensure()  # before the lock: a thread importing torch must not hold up another's lock wait
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
-        pipe = _build(name, tmp / "tokenizer-src")
-        pipe.save_pretrained(tmp / "model", safe_serialization=True)
+    with _file_lock(folder.parent / f".{folder.name}.lock"):
+        if (folder / READY).exists():
+            return folder
+        shutil.rmtree(folder, ignore_errors=True)  # a killed build's half folder
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
         try:
+            make(tmp / "model")
+            (tmp / "model" / READY).write_text("")
             os.replace(tmp / "model", folder)
-        except OSError:
-            if not (folder / "model_index.json").exists():  # someone else won the race otherwise
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path):
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _scheduler():

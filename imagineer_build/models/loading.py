@@ -78,8 +78,11 @@ def quiet_libraries() -> None:
         lib.disable_progress_bar()
 
 
-def load_pipeline(spec: ModelSpec, project_root: Path, store_root: Path, dtype=None) -> Any:
+def load_pipeline(spec: ModelSpec, project_root: Path, models_dir: Path, dtype=None) -> Any:
     """The full pipeline (VAE, text encoder(s), tokenizer(s), UNet, scheduler) on the CPU."""
+    from .imports import ensure
+
+    ensure()
     quiet_libraries()
     cls = pipeline_class(spec.arch)
     kwargs: dict[str, Any] = {}
@@ -88,7 +91,7 @@ def load_pipeline(spec: ModelSpec, project_root: Path, store_root: Path, dtype=N
     if spec.arch == "sd15":
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     if spec.builtin:
-        folder = ensure_builtin(store_root, spec.builtin)
+        folder = ensure_builtin(models_dir, spec.builtin)
         with _hub_offline():  # builtin models never touch the hub
             return cls.from_pretrained(folder, local_files_only=True, **kwargs)
     local = spec.local_path(project_root)

@@ -27,7 +27,7 @@ def _cache_key(spec: ModelSpec, project_root: Path) -> str:
 
 
 @contextlib.contextmanager
-def lease(spec: ModelSpec, project_root: Path, store_root: Path) -> Iterator[Any]:
+def lease(spec: ModelSpec, project_root: Path, models_dir: Path) -> Iterator[Any]:
     """The warm pipeline for a model, on its device, held exclusively for the with-block."""
     global loads
     key = _cache_key(spec, project_root)
@@ -37,7 +37,7 @@ def lease(spec: ModelSpec, project_root: Path, store_root: Path) -> Iterator[Any
         pipe = _pipes.get(key)
         if pipe is None:
             device = pick_device(spec)
-            pipe = load_pipeline(spec, project_root, store_root, dtype=pick_dtype(spec, device))
+            pipe = load_pipeline(spec, project_root, models_dir, dtype=pick_dtype(spec, device))
             pipe.to(device)
             pipe.set_progress_bar_config(disable=True)
             _pipes[key] = pipe

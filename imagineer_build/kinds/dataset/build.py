@@ -47,7 +47,7 @@ def build_dataset(ctx: BuildContext) -> Artifact:
     cfg: DatasetConfig = ctx.config
     upstreams = load_upstreams(ctx, cfg)
     terms = load_terms(ctx, cfg)
-    cands, duplicates = select.merge(upstreams)
+    cands, duplicates = select.merge(upstreams, ctx.file)
     kept, excluded = select.choose(cands, cfg)
     if not kept:
         reasons = "; ".join(f"{e['image']}: {e['reason']}" for e in excluded[:5])

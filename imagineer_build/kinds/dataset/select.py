@@ -41,11 +41,12 @@ class Candidate:
         return posixpath.splitext(posixpath.basename(self.path))[0]
 
 
-def merge(upstreams: list[tuple[str, Any, Any]]) -> tuple[list[Candidate], list[dict[str, Any]]]:
+def merge(upstreams: list[tuple[str, Any, Any]], locate) -> tuple[list[Candidate], list[dict[str, Any]]]:
     """Candidates from (target, LabelSet, ArtifactView) in `from` order, once per digest.
 
     When an image is in several label sets, the FIRST `from` entry's label wins (its caption,
-    tags and rating): the order in the spec is the user's priority order. Later copies are
+    tags and rating): the order in the spec is the user's priority order. locate(view, rel)
+    is where an upstream file's bytes are. Later copies are
     reported as duplicates, not errors.
     """
     seen: dict[str, Candidate] = {}
@@ -58,7 +59,7 @@ def merge(upstreams: list[tuple[str, Any, Any]]) -> tuple[list[Candidate], list[
                 continue
             lab = labelset.labels.get(im.digest)
             cand = Candidate(
-                digest=im.digest, blob_digest=view.files[im.path], blob=str(view.path(im.path)), source=target, path=im.path,
+                digest=im.digest, blob_digest=view.files[im.path], blob=str(locate(view, im.path)), source=target, path=im.path,
                 width=im.width, height=im.height, format=im.format,
                 caption=(lab.caption if lab else im.caption) or None,
                 tags=list(lab.tags) if lab else [],

@@ -50,7 +50,7 @@ def resolve_stack(ctx: BuildContext, loras: list[Any]) -> list[StackedLora]:
             if not isinstance(meta, dict) or meta.get("file") not in view.files:
                 raise LoraError(f"loras[{i}]: target {lo.use!r} is not a LoRA (its artifact names no LoRA file)")
             rel = meta["file"]
-            out.append(StackedLora(lo.use, f"use:{lo.use}", view.path(rel), view.files[rel], lo.weight,
+            out.append(StackedLora(lo.use, f"use:{lo.use}", ctx.file(view, rel), view.files[rel], lo.weight,
                                    meta.get("arch")))
         else:
             listing = ctx.inputs[lo.path]

@@ -93,7 +93,7 @@ def _generate(ctx: BuildContext, todo: list[ImageJob], s: Settings, memo: Memo,
     from ...models.loading import apply_threads
 
     apply_threads(ctx.settings)
-    with pipeline_cache.lease(s.model_spec, ctx.project_root, ctx.store_root) as pipe, \
+    with pipeline_cache.lease(s.model_spec, ctx.project_root, ctx.models_dir) as pipe, \
             using(pipe, s.scheduler), \
             applied(pipe, s.stack, ctx.workdir, s.model_name, s.model_spec.arch):
         for start in range(0, len(todo), s.batch_size):

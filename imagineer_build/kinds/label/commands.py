@@ -23,21 +23,16 @@ def register(app) -> None:
         project: Annotated[Optional[Path], typer.Option("--project", "-C", help="project folder")] = None,  # noqa: UP045
     ) -> None:
         """Write TARGET's current labels, keyed by image digest, for people to review and edit."""
-        from ...cli import _fail, _load
+        from ...api import UserError, open_project
+        from ...api import target as find_target
+        from ...core.store import atomic_write
 
-        proj = _load(project)
-        if target not in proj.targets:
-            _fail(f"unknown target {target!r}", 2)
-        if proj.targets[target].kind_name != "labels":
-            _fail(f"{target} is a {proj.targets[target].kind_name} target, not labels", 2)
+        proj = open_project(project)
+        find_target(proj, target, "labels")
         out = to if to.is_absolute() else Path.cwd() / to
         if out.exists() and not force:
-            _fail(f"{to} exists; pass --force to replace it", 1)
-        try:
-            text, n = export_text(proj, target)
-        except LookupError as e:
-            _fail(str(e), 1)
-        from ...core.store import atomic_write
+            raise UserError(f"{to} exists; pass --force to replace it", 1)
+        text, n = export_text(proj, target)
 
         out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(out, text.encode("utf-8"))
@@ -50,11 +45,11 @@ def export_text(proj, target: str) -> tuple[str, int]:
     """(YAML text, number of images) of the target's last built labels."""
     import yaml
 
-    from ...cli import last_view
+    from ...api import last_artifact
     from ...media.labelset import LabelSet
     from .overrides import export_entries
 
-    view = last_view(proj, target)
+    view = last_artifact(proj, target)
     digest = view.digest
     ls = LabelSet.from_meta(view.meta)
     entries = export_entries(ls.labels, ls.album.images)

@@ -26,7 +26,7 @@ def plan_settings(ctx: BuildContext):
     defaults = dict((ctx.settings.get("defaults") or {}).get("loras") or {})
     ts = resolve_settings(cfg, spec.arch, dict(info.recommended or {}), defaults, info.resolution,
                           info.caption_dropout,
-                          lambda res, bs: count_batches(train_items(view, info, res), bs))
+                          lambda res, bs: count_batches(train_items(ctx, view, info, res), bs))
     return spec, view, info, ts
 
 
@@ -40,13 +40,13 @@ def build_builtin(ctx: BuildContext) -> Artifact:
     started = time.time()
     cfg = ctx.config
     spec, view, info, ts = plan_settings(ctx)
-    items = train_items(view, info, ts.resolution)
+    items = train_items(ctx, view, info, ts.resolution)
     threads = apply_threads(ctx.settings)
     model_id = models.memo_model_identity(spec, ctx.project_root, ctx.inputs)
     identity = digest_json([TRAINER_VERSION, ts.to_dict(), view.digest, model_id, threads])
     ctx.log(f"training {ctx.target}: {len(items)} images, {ts.steps} steps, rank {ts.rank}, "
             f"batch {ts.batch_size}×{ts.gradient_accumulation}, lr {ts.lr:g}")
-    with lease(spec, ctx.project_root, ctx.store_root) as pipe, deterministic():
+    with lease(spec, ctx.project_root, ctx.models_dir) as pipe, deterministic():
         vae_id = {"model": model_id, "dtype": str(pipe.vae.dtype), "component": "vae"}
         latents, bad = ensure_latents(ctx, pipe, items, [False, True] if ts.flip else [False], vae_id)
         if bad:

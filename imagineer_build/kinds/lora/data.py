@@ -45,13 +45,13 @@ def scale_bucket(bucket: list[int] | tuple[int, int], from_res: int, to_res: int
     return max(8, round(w * f / 8) * 8), max(8, round(h * f / 8) * 8)
 
 
-def train_items(view: ArtifactView, info: DatasetInfo, resolution: int) -> list[TrainItem]:
+def train_items(ctx, view: ArtifactView, info: DatasetInfo, resolution: int) -> list[TrainItem]:
     items = []
     for e in info.entries:
         if e.image not in view.files:
             raise DatasetError(f"dataset entry {e.image} is not a file of the dataset artifact")
         bucket = e.bucket or [info.resolution, info.resolution]
-        items.append(TrainItem(e.digest, view.path(e.image), e.caption,
+        items.append(TrainItem(e.digest, ctx.file(view, e.image), e.caption,
                                scale_bucket(bucket, info.resolution, resolution), max(1, e.repeats), e.image))
     if not items:
         raise DatasetError("the dataset has no images")

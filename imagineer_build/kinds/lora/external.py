@@ -105,7 +105,7 @@ def model_path(spec: ModelSpec, ctx: BuildContext) -> str:
     if spec.builtin:
         from ...models.builtin import ensure_builtin
 
-        return str(ensure_builtin(ctx.store_root, spec.builtin))
+        return str(ensure_builtin(ctx.models_dir, spec.builtin))
     local = spec.local_path(ctx.project_root)
     return str(local) if local is not None else spec.base
 
@@ -275,7 +275,7 @@ def build_external(ctx: BuildContext) -> Artifact:
     spec, view, info, ts = plan_settings(ctx)
     name = ctx.target
     work = ctx.workdir
-    items = train_items(view, info, ts.resolution)
+    items = train_items(ctx, view, info, ts.resolution)
     dataset_dir = work / "dataset"
     folders = layout_dataset(items, dataset_dir, be.kind, info.trigger)
     base = model_path(spec, ctx)

@@ -22,20 +22,18 @@ def register(app) -> None:
         json_out: Annotated[bool, typer.Option("--json", help="one JSON line per file")] = False,
     ) -> None:
         """Copy images into a `dir:` source's folder, validating each; the next build picks them up."""
-        from ...cli import _fail, _load
+        from ...api import UserError, open_project
+        from ...api import target as find_target
         from .uploads import add_files
 
         _make_missing_folder(project, source)
-        proj = _load(project)
-        target = proj.targets.get(source)
-        if target is None or target.kind_name != "source":
-            _fail(f"{source!r} is not a source target in this project", 2)
-        cfg = target.config
+        proj = open_project(project)
+        cfg = find_target(proj, source, "source").config
         if cfg.dir is None:
-            _fail(f"{source} is not a `dir:` source; `imagineer add` copies into a source's folder", 2)
+            raise UserError(f"{source} is not a `dir:` source; `imagineer add` copies into a source's folder")
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
-            _fail(f"no such file or folder: {', '.join(missing)}", 2)
+            raise UserError(f"no such file or folder: {', '.join(missing)}")
         dest = (proj.root / cfg.dir).resolve()
         results = add_files(paths, dest, cfg.decode.limits(), cfg.sidecar_ext)
         for r in results:

@@ -121,7 +121,7 @@ def label_claude(ctx: BuildContext, cfg: LabelsConfig, images: list[AlbumImage])
     plan = make_plan(cfg)
     view = ctx.upstream[cfg.of]
     memo = ctx.memo(MEMO_NS)
-    jobs = [Job(im.digest, view.path(im.path), memo_key(plan, im.digest)) for im in images]
+    jobs = [Job(im.digest, ctx.file(view, im.path), memo_key(plan, im.digest)) for im in images]
     found = {} if ctx.refresh else memo.get_many(j.memo_key for j in jobs)
     out: dict[str, Label] = {j.digest: Label(**found[j.memo_key][0]) for j in jobs if j.memo_key in found}
     todo = [j for j in jobs if j.memo_key not in found]

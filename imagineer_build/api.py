@@ -1,0 +1,101 @@
+"""The library's public face: open a project, its store, a target's last artifact.
+
+The CLI and every kind command go through these functions; errors a person can fix are
+`UserError`s with an exit code (2: the command or the specs are wrong, 1: the work failed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .core.artifact import ArtifactView
+    from .core.project import Project, Target
+    from .core.store import LocalStore
+
+
+class UserError(Exception):
+    """A problem the person running the command can fix; the message says how."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
+def open_project(path: Path | None = None, sets: list[str] | None = None,
+                 targets: list[str] | None = None) -> Project:
+    """The project at or above `path` (default: the working folder), with `--set` overrides.
+
+    A bare KEY=VALUE override applies to every name in `targets`. Raises SpecErrors.
+    """
+    from .core.project import Override, Project, find_root
+    from .core.spec import SpecError, SpecErrors
+
+    root = find_root(path or Path.cwd())
+    expanded = []
+    for o in (Override.parse(s) for s in sets or []):
+        if o.target is not None:
+            expanded.append(o)
+        elif targets:
+            expanded += [Override(t, o.path, o.value) for t in targets]
+        else:
+            raise SpecErrors([SpecError(
+                None, f"--set {'.'.join(o.path)}=…: name the target (TARGET:KEY=VALUE) or build named targets")])
+    return Project.load(root, expanded)
+
+
+def open_store(project: Project) -> LocalStore:
+    """The project's store (imagineer.yaml `cache:`, or IMAGINEER_CACHE)."""
+    from .core.store import LocalStore
+
+    return LocalStore(project.store_root)
+
+
+def target(project: Project, name: str, kind: str | None = None) -> Target:
+    """A target by name, optionally of one kind; a UserError lists the valid names."""
+    from .core.spec import did_you_mean
+
+    t = project.targets.get(name)
+    if t is None:
+        raise UserError(unknown_target(project, name, kind))
+    if kind is not None and t.kind_name != kind:
+        raise UserError(f"{name} is a {t.kind_name} target, not {kind}"
+                        + _choices(project, kind) + did_you_mean(name, _names(project, kind)))
+    return t
+
+
+def unknown_target(project: Project, name: str, kind: str | None = None) -> str:
+    from .core.spec import did_you_mean
+
+    return f"unknown target {name!r}{did_you_mean(name, _names(project, kind))}" + _choices(project, kind)
+
+
+def _names(project: Project, kind: str | None) -> list[str]:
+    return sorted(n for n, t in project.targets.items() if kind is None or t.kind_name == kind)
+
+
+def _choices(project: Project, kind: str | None) -> str:
+    names = _names(project, kind)
+    if not names:
+        return f"; this project has no {kind} targets" if kind else "; this project has no targets"
+    shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+    return f"; {'the ' + kind if kind else 'the'} targets are: {shown}"
+
+
+def last_artifact(project: Project, name: str, store: Any = None) -> ArtifactView:
+    """The target's artifact as the lock names it (else as last built); UserError when none."""
+    from .core.lockfile import read_lock
+    from .core.store import StoreError
+
+    target(project, name)
+    store = store or open_store(project)
+    entry = read_lock(project.lock_path).get(name) or {}
+    rec = store.last_action(name)
+    digest = entry.get("artifact") or (rec.artifact if rec else None)
+    if not digest:
+        raise UserError(f"{name} has not been built yet: imagineer build {name}", 1)
+    try:
+        return store.load_artifact(digest, verify=False)
+    except (OSError, StoreError) as e:
+        raise UserError(f"{name}: artifact {digest} is not in the store ({e}); build it again", 1) from None
