@@ -99,3 +99,14 @@ def last_artifact(project: Project, name: str, store: Any = None) -> ArtifactVie
         return store.load_artifact(digest, verify=False)
     except (OSError, StoreError) as e:
         raise UserError(f"{name}: artifact {digest} is not in the store ({e}); build it again", 1) from None
+
+
+def build_record(project: Project, name: str, store: Any = None):
+    """The action record of the target's locked (else last) build: timings and machine facts
+    live there, not in the artifact. None when this store has none."""
+    from .core.lockfile import read_lock
+
+    store = store or open_store(project)
+    entry = read_lock(project.lock_path).get(name) or {}
+    rec = store.get_action(entry["key"]) if entry.get("key") else None
+    return rec or store.last_action(name)

@@ -166,17 +166,22 @@ def schema(
 @app.command()
 def show(target: str, project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
     """Print a built target's artifact: what it holds and its report."""
-    from .api import last_artifact
+    from .api import build_record, last_artifact
+    from .ui import format_run
 
     proj = _load(project)
     view = last_artifact(proj, target)
+    rec = build_record(proj, target)
+    run = dict(rec.run, seconds=rec.run.get("seconds", rec.seconds)) if rec and rec.artifact == view.digest else {}
     digest = view.digest
     if json_out:
         typer.echo(json.dumps({"target": target, "artifact": digest, "facts": view.facts, "meta": view.meta,
-                               "files": view.files}))
+                               "files": view.files, "run": run}))
     else:
         typer.echo(f"{target} [{proj.targets[target].kind_name}] artifact {digest}")
         typer.echo(proj.targets[target].kind.describe(view))
+        if run:
+            typer.echo(f"built on this machine: {format_run(run)}")
 
 
 @app.command()
@@ -223,6 +228,44 @@ def clean(targets: Annotated[Optional[list[str]], typer.Argument()] = None, proj
             typer.echo(f"{name}: forgot {n} result(s)")
 
 
+@app.command()
+def verify(
+    targets: Annotated[Optional[list[str]], typer.Argument(help="targets to verify (default: all)")] = None,  # noqa: UP045
+    project: ProjectOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Rebuild targets from scratch (in a scratch store, from the lock's upstream artifacts) and
+    compare with imagineer.lock: identical, or which files differ and how. Exit 1 on a difference."""
+    from .api import UserError, unknown_target
+    from .core.verify import verify as run_verify
+    from .ui import JsonLines, RichProgress
+
+    proj = _load(project)
+    for name in targets or []:
+        if name not in proj.targets:
+            raise UserError(unknown_target(proj, name))
+    ui = JsonLines(sys.stderr) if json_out else RichProgress(summary=False)
+    try:
+        verdicts = run_verify(proj, targets or [], ui)
+    finally:
+        ui.close()
+    width = max((len(v.target) for v in verdicts), default=0)
+    for v in verdicts:
+        if json_out:
+            typer.echo(json.dumps(v.to_json()))
+            continue
+        typer.echo(f"{v.target:<{width}}  {v.status}" + (f"  ({v.message})" if v.message else ""))
+        for f in v.files:
+            typer.echo(f"{'':<{width}}    {f.path}: {f.detail}" + ("  [within tolerance]" if f.within else ""))
+    counts: dict[str, int] = {}
+    for v in verdicts:
+        counts[v.status] = counts.get(v.status, 0) + 1
+    if not json_out:
+        typer.echo(", ".join(f"{n} {s}" for s, n in counts.items()) or "nothing to verify", err=True)
+    if any(not v.ok for v in verdicts):
+        raise typer.Exit(1)
+
+
 @app.command("verify-cache")
 def verify_cache(project: ProjectOpt = None) -> None:
     """Re-read every blob and check its digest; damaged entries are removed (rebuilt next time)."""
@@ -247,11 +290,12 @@ def parse_size(text: str) -> int:
     return int(t)
 
 
-CORE_COMMANDS = {"build", "status", "explain", "graph", "schema", "show", "gc", "clean", "verify-cache"}
+CORE_COMMANDS = {"build", "status", "explain", "graph", "schema", "show", "gc", "clean", "verify", "verify-cache"}
 
 
 def main() -> None:
     from .api import UserError
+    from .core.lockfile import LockError
 
     # Kind-specific commands (add, labels …) import their kind; the core ones need none of them.
     if len(sys.argv) < 2 or sys.argv[1] not in CORE_COMMANDS:
@@ -266,6 +310,9 @@ def main() -> None:
     except SpecErrors as e:
         n = len(e.errors)
         typer.echo(f"{e}\n{n} error{'s' if n != 1 else ''} in the specs; nothing was built.", err=True)
+        sys.exit(2)
+    except LockError as e:
+        typer.echo(f"error: {e}", err=True)
         sys.exit(2)
     except typer.Exit as e:
         sys.exit(e.exit_code)

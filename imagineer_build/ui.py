@@ -25,7 +25,7 @@ class JsonLines:
 class RichProgress:
     """One bar per running target; warnings and failures are printed above the bars."""
 
-    def __init__(self) -> None:
+    def __init__(self, summary: bool = True) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -43,6 +43,7 @@ class RichProgress:
         self.tasks: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.results: list[dict[str, Any]] = []
+        self.summary = summary
         self.progress.start()
 
     def __call__(self, ev: dict[str, Any]) -> None:
@@ -69,7 +70,7 @@ class RichProgress:
 
     def close(self) -> None:
         self.progress.stop()
-        if not self.results:
+        if not self.results or not self.summary:
             return
         from rich.table import Table
 
@@ -92,3 +93,21 @@ def human_size(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} B"
+
+
+def format_run(run: dict[str, Any]) -> str:
+    """An action record's run facts on one line: `seconds 13.1 · device cpu · torch 2.13.0, …`."""
+    parts = []
+    for k in sorted(run):
+        v = run[k]
+        if v is None:
+            continue
+        if isinstance(v, dict):
+            parts.append(", ".join(f"{a} {b}" for a, b in sorted(v.items())))
+        elif isinstance(v, float):
+            parts.append(f"{k.replace('_', ' ')} {v:.3g}")
+        elif isinstance(v, list):
+            parts.append(f"{k.replace('_', ' ')} {' '.join(map(str, v))}")
+        else:
+            parts.append(f"{k.replace('_', ' ')} {v}")
+    return " · ".join(parts)

@@ -86,7 +86,8 @@ def test_ai_toolkit_dry_run_and_missing_command(tmp_path):
     assert proc["network"] == {"type": "lora", "linear": 6, "linear_alpha": 3.0}
     assert proc["model"]["is_flux"] is True and proc["train"]["noise_scheduler"] == "flowmatch"
     assert proc["train"]["lr"] == 0.0004 and proc["train"]["steps"] == 7  # extra merged over ours
-    assert proc["model"]["name_or_path"] == str(folder)
+    # the artifact names no absolute path: a model inside the project, relative to the project
+    assert proc["model"]["name_or_path"] == str(folder.relative_to(root))
     # a dry run is self-contained: paths relative to backend/, the dataset laid out beside the config
     assert proc["datasets"][0]["folder_path"] == "dataset" and proc["training_folder"] == "output"
     backend = root / "out" / "style" / "backend"

@@ -17,6 +17,9 @@ class Artifact:
     files: dict[str, str] = field(default_factory=dict)  # relative path → blob digest
     meta: dict[str, Any] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)  # a few human-readable numbers for the lock
+    # How this run went on this machine (timings, device, library versions): kept in the action
+    # record and shown by `imagineer show`, never in the artifact, whose bytes must not depend on it.
+    run: dict[str, Any] = field(default_factory=dict)
 
 
 def manifest_bytes(artifact: Artifact, sizes: dict[str, int]) -> bytes:

@@ -54,6 +54,7 @@ class Result:
     error: str | None = None
     reason: list[str] = field(default_factory=list)
     memo: dict[str, dict[str, int]] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)  # the action record's run facts
 
     def event(self) -> dict[str, Any]:
         ev = {"event": "target", "target": self.target, "status": self.status, "seconds": round(self.seconds, 3),
@@ -69,9 +70,14 @@ class Result:
 
 
 class Engine:
-    def __init__(self, project: Project, emit: Emit | None = None):
+    """store / out_root: another store and out folder than the project's (`verify` rebuilds
+    in a scratch store)."""
+
+    def __init__(self, project: Project, emit: Emit | None = None, store: LocalStore | None = None,
+                 out_root: Path | None = None):
         self.project = project
-        self.store = LocalStore(project.store_root)
+        self.store = store or LocalStore(project.store_root)
+        self.out_root = out_root or project.out_root
         self.planner = Planner(project, self.store)
         self.emit = emit or (lambda ev: None)
         self.linker = Linker()
@@ -102,6 +108,10 @@ class Engine:
                    "built": [t for t, r in results.items() if r.status == "built"],
                    "cached": [t for t, r in results.items() if r.status == "cached"]})
         return results
+
+    def build_one(self, name: str, upstream: dict[str, str], opts: BuildOptions) -> Result:
+        """One target against given upstream artifacts, without the lock (verify's rebuild)."""
+        return self._node(self.project.targets[name], upstream, opts, {})
 
     def status(self, targets: list[str]) -> dict[str, Result]:
         """Fresh or stale, and why, without building or locking anything."""
@@ -248,9 +258,10 @@ class Engine:
                 if not opts.dry_run:
                     # an out view may still hold a healed blob's damaged inode: patch it
                     stale_view = bool(self.healed) and not self.healed.isdisjoint(view.files.values())
-                    materialize(view, self.project.out_root / t.name, self.linker, force=stale_view)
-                    self._frozen_artifact(t, view.digest, opts, lock)
-                return Result(t.name, "cached", time.perf_counter() - start, info.key, rec.artifact, view.size, rec.facts)
+                    materialize(view, self.out_root / t.name, self.linker, force=stale_view)
+                    self._frozen_artifact(t, view.digest, opts, lock, rec.run)
+                return Result(t.name, "cached", time.perf_counter() - start, info.key, rec.artifact, view.size, rec.facts,
+                              run=rec.run)
             except BlobDamaged as e:
                 self.emit({"event": "log", "target": t.name, "level": "warning",
                            "message": f"damaged cache: {e}; rebuilding {t.name} to heal it"})
@@ -271,22 +282,27 @@ class Engine:
             raise BuildError(f"{', '.join(changed)} changed while {t.name} was building; not recorded (build again)")
         digest = self.store.store_artifact(artifact)
         seconds = time.perf_counter() - start
+        run = dict(artifact.run)
+        why = t.kind.nondeterminism(t.config, self.planner.settings)
+        if why:
+            run["nondeterministic"] = why
         record = ActionRecord(
             key=info.key, target=t.name, kind=t.kind_name, artifact=digest, created=time.time(),
             seconds=round(seconds, 3), facts=artifact.facts, key_inputs=info.inputs,
-            listings=self.planner.listing_blobs(info),
+            listings=self.planner.listing_blobs(info), run=run,
         )
         self.store.commit(record)
         view = self.store.load_artifact(digest, verify=False)  # its blobs were checked when stored
         self.checked.add(digest)
-        materialize(view, self.project.out_root / t.name, self.linker, force=True)
-        self._frozen_artifact(t, digest, opts, lock)
+        materialize(view, self.out_root / t.name, self.linker, force=True)
+        self._frozen_artifact(t, digest, opts, lock, run)
         memo = {ns: {"hits": m.hits, "misses": m.misses} for ns, m in ctx.memos.items()}
         return Result(t.name, "built", time.perf_counter() - start, info.key, digest, view.size, artifact.facts,
-                      reason=reason, memo=memo)
+                      reason=reason, memo=memo, run=run)
 
     def _call(self, fn, t: Target, upstream: dict[str, str], info, refresh: bool):
         """(result, context) of a kind's build (or preview), run with a scratch folder."""
+        missing_extra(t)
         views: dict[str, ArtifactView] = {u: self._load_checked(d) for u, d in upstream.items()}
         workdir = tempfile.mkdtemp(dir=self.store.tmp, prefix=f"{t.name}.")
         ctx = BuildContext(
@@ -306,7 +322,7 @@ class Engine:
         if artifact is None:
             return
         view = self.store.load_artifact(self.store.store_artifact(artifact), verify=False)
-        dest = self.project.out_root / f"{t.name}.dry-run"
+        dest = self.out_root / f"{t.name}.dry-run"
         materialize(view, dest, self.linker, force=True)
         self.emit({"event": "log", "target": t.name, "level": "info", "message": f"dry run: wrote {dest}"})
 
@@ -317,17 +333,41 @@ class Engine:
         self.checked.add(digest)
         return view
 
-    def _frozen_artifact(self, t: Target, digest: str, opts: BuildOptions, lock: dict[str, Any]) -> None:
-        if opts.frozen and lock.get(t.name, {}).get("artifact") != digest:
-            raise BuildError(f"--frozen: {t.name} produced artifact {digest[:12]}, the lock has "
-                             f"{str(lock.get(t.name, {}).get('artifact'))[:12]} (not reproducible?)")
+    def _frozen_artifact(self, t: Target, digest: str, opts: BuildOptions, lock: dict[str, Any],
+                         run: dict[str, Any]) -> None:
+        """--frozen: the artifact must be the lock's, unless the target declares it may differ."""
+        locked = lock.get(t.name, {}).get("artifact")
+        if not opts.frozen or locked == digest or run.get("nondeterministic"):
+            return
+        ups = [r.target for r in t.refs if lock.get(r.target, {}).get("nondeterministic")]
+        hint = (f"; upstream {', '.join(ups)} is non-deterministic and was rebuilt, so its bytes differ from "
+                "the lock's: fetch its artifact from a remote cache instead") if ups else \
+            "; run `imagineer verify " + t.name + "` to see which files differ"
+        raise BuildError(f"--frozen: {t.name} produced artifact {digest[:12]}, the lock has "
+                         f"{str(locked)[:12]}{hint}")
 
     def _update_lock(self, lock: dict[str, Any], results: dict[str, Result]) -> None:
         for name, r in results.items():
             if r.status in ("built", "cached") and r.key and r.artifact:
                 lock[name] = {"kind": self.project.targets[name].kind_name, "key": r.key,
                               "artifact": r.artifact, "facts": r.facts}
+                if r.run.get("nondeterministic"):
+                    lock[name]["nondeterministic"] = r.run["nondeterministic"]
         for name in list(lock):
             if name not in self.project.targets:
                 del lock[name]
         write_lock(self.project.lock_path, lock)
+
+
+def missing_extra(t: Target) -> None:
+    """Raise BuildError naming the pip extra when a library the target needs is not installed."""
+    import importlib.util
+
+    for module, extra, feature in t.kind.needs(t.config):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise BuildError(f"{feature} needs the '{extra}' extra (the {module} module is not installed): "
+                             f"pip install 'imagineer-build[{extra}]'")

@@ -2,11 +2,43 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat as stat_mod
 from pathlib import Path
 
 from .kind import FileInput, FileListing
 from .statcache import StatCache
+
+
+def read_regular(path: str | os.PathLike, max_bytes: int) -> bytes:
+    """The bytes of a regular file (through symlinks), refusing what would hang or exhaust
+    memory: a named pipe, a device, a socket, a folder, or a file over max_bytes."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat_mod.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, f"not a regular file ({file_type(st.st_mode)})", str(path))
+        if st.st_size > max_bytes:
+            raise OSError(errno.EFBIG, f"larger than the {max_bytes >> 20} MB this file may be", str(path))
+        chunks, size = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            size += len(chunk)
+            if size > max_bytes:  # a file that grows while read (or lies about its size)
+                raise OSError(errno.EFBIG, f"larger than the {max_bytes >> 20} MB this file may be", str(path))
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def file_type(mode: int) -> str:
+    for test, name in ((stat_mod.S_ISDIR, "a folder"), (stat_mod.S_ISFIFO, "a named pipe"),
+                       (stat_mod.S_ISCHR, "a character device"), (stat_mod.S_ISBLK, "a block device"),
+                       (stat_mod.S_ISSOCK, "a socket"), (stat_mod.S_ISLNK, "a symbolic link")):
+        if test(mode):
+            return name
+    return "not a regular file"
 
 
 def walk_files(root: Path, suffixes: tuple[str, ...] | None = None,

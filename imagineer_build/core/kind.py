@@ -22,6 +22,20 @@ class KindConfig(BaseModel):
 
 
 @dataclass(frozen=True)
+class Tolerance:
+    """How far a rebuild of a non-deterministic target may differ and still count as the same
+    (`imagineer verify`). Deterministic targets are compared byte for byte."""
+
+    pixel: int = 0  # images: largest difference of an 8-bit channel
+    rtol: float = 0.0  # tensors: |a - b| <= atol + rtol * |b|
+    atol: float = 0.0
+
+    @property
+    def exact(self) -> bool:
+        return not (self.pixel or self.rtol or self.atol)
+
+
+@dataclass(frozen=True)
 class Ref:
     """A reference from a config to another target; `path` locates it in the spec for errors."""
 
@@ -53,12 +67,19 @@ class Kind:
     # Output file names carry the target name (e.g. NAME.safetensors): then the name is in the key,
     # so two identically configured targets never share one artifact with the other's file names.
     key_includes_name: ClassVar[bool] = False
+    # imagineer.yaml settings the output depends on (e.g. `threads` for CPU model math): in the key.
+    settings_in_key: ClassVar[tuple[str, ...]] = ()
 
     def resources_for(self, config: Any) -> dict[str, int]:
         """The executor slots one target needs; a kind whose variants differ overrides this."""
         return self.resources
 
     def refs(self, config: Any) -> list[Ref]:
+        return []
+
+    def needs(self, config: Any) -> list[tuple[str, str, str]]:
+        """(module, extra, feature) for the optional libraries this target imports, so a
+        missing one is reported as "scrape needs the 'web' extra" before any work starts."""
         return []
 
     def files(self, config: Any) -> list[FileInput]:
@@ -78,6 +99,21 @@ class Kind:
 
     def build(self, ctx: BuildContext) -> Artifact:
         raise NotImplementedError
+
+    def nondeterminism(self, config: Any, settings: dict[str, Any]) -> str | None:
+        """Why two builds of the same key may give other bytes (a scrape, an API, GPU kernels),
+        or None. Called after a build, so a kind may look at the device it just used."""
+        return None
+
+    def tolerance(self, config: Any, settings: dict[str, Any]) -> Tolerance | None:
+        """For a non-deterministic target: how far `verify`'s rebuild may differ; None when a
+        rebuild proves nothing (it fetches the world again) and verify should not try."""
+        return Tolerance()
+
+    def compare_file(self, rel: str, old: Path, new: Path, tol: Tolerance) -> tuple[bool, str]:
+        """(within tolerance, what differs) for one file whose bytes differ between two builds."""
+        a, b = old.stat().st_size, new.stat().st_size
+        return False, f"bytes differ ({a} → {b} bytes)"
 
     def preview(self, ctx: BuildContext) -> Artifact | None:
         """What `build --dry-run` may write without building (e.g. an external trainer's

@@ -43,6 +43,7 @@ class Planner:
             "env": {v: os.environ.get(v) for v in kind.env_allowlist},
             "settings": {
                 "defaults": self.settings["defaults"].get(t.section, {}),
+                **{name: self.settings.get(name) for name in kind.settings_in_key},
                 **kind.key_extras(t.config, self.settings),
             },
         }

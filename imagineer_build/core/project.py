@@ -43,7 +43,9 @@ class Settings(BaseModel):
     defaults: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-section default settings, e.g. defaults: {loras: {rank: 8}}"
     )
-    threads: int | None = Field(None, ge=1, description="torch threads (reproducibility)")
+    threads: int = Field(2, ge=1, le=1024, description=(
+        "torch CPU threads for model work. CPU results depend on the thread count, so it is part of "
+        "the keys of model targets; the default is the same on every machine (2), not its core count"))
 
 
 @dataclass

@@ -80,13 +80,15 @@ class _Loader(yaml.SafeLoader):
     pass
 
 
-def load_yaml(path: Path, display: str | None = None) -> Doc:
-    """Parse one YAML file; raise SpecErrors with the position of a syntax error or duplicate key."""
+def load_yaml(path: Path, display: str | None = None, text: str | None = None) -> Doc:
+    """Parse one YAML file (or `text` read from it); raise SpecErrors with the position of a
+    syntax error or duplicate key."""
     display = display or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecErrors([SpecError(Pos(display, 1, 1), f"cannot read spec file: {e}")]) from e
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise SpecErrors([SpecError(Pos(display, 1, 1), f"cannot read spec file: {e}")]) from e
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as e:

@@ -59,6 +59,7 @@ class ActionRecord:
     # folder input → blob holding its listing {relative path: digest}, so `explain` can say
     # which files changed since this build
     listings: dict[str, str] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)  # Artifact.run: timings, device, versions
 
     def to_json(self) -> bytes:
         return canonical_json(self.__dict__)

@@ -14,6 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from .builtin import BUILTIN_VERSION, BUILTINS
 
 BUILTIN_PREFIX = "builtin:"
+DEFAULT_THREADS = 2  # imagineer.yaml `threads:` default (core.project.Settings)
+
+
+def compute_threads(settings: dict[str, Any]) -> int:
+    """The torch CPU thread count model work runs with: CPU results depend on it, so it is in
+    the keys (Kind.settings_in_key) and item memo keys of every model kind."""
+    return int(settings.get("threads") or DEFAULT_THREADS)
 
 
 class ModelSpec(BaseModel):

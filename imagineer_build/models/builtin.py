@@ -35,6 +35,10 @@ def ensure_builtin(models_dir: Path, name: str) -> Path:
     def make(dest: Path) -> None:
         pipe = _build(name, dest.parent / "tokenizer-src")
         pipe.save_pretrained(dest, safe_serialization=True)
+        from ..media.tensors import canonicalize
+
+        for f in sorted(dest.rglob("*.safetensors")):
+            canonicalize(f)
 
     return ensure_folder(builtin_folder(models_dir, name), make)
 

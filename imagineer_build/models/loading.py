@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import ModelError, ModelSpec
+from . import ModelError, ModelSpec, compute_threads
 from .builtin import ensure_builtin
 
 
@@ -25,13 +25,14 @@ def _hub_offline():
             os.environ["HF_HUB_OFFLINE"] = before
 
 
-def apply_threads(settings: dict[str, Any]) -> int | None:
-    """torch's thread count from imagineer.yaml `threads:` (same count → same bits); returns it."""
+def apply_threads(settings: dict[str, Any]) -> int:
+    """torch's thread count from imagineer.yaml `threads:` (same count → same bits); returns it.
+    Kinds that call this list "threads" in settings_in_key and put it in their item memo keys."""
     import torch
 
-    threads = settings.get("threads")
-    if threads:
-        torch.set_num_threads(int(threads))
+    threads = compute_threads(settings)
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
     return threads
 
 
@@ -45,6 +46,13 @@ def pick_device(spec: ModelSpec) -> str:
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
+
+
+def device_nondeterminism(spec: ModelSpec, what: str) -> str | None:
+    """Kind.nondeterminism for model work: CPU kernels give the same bits for the same thread
+    count; CUDA and MPS kernels do not promise it."""
+    device = pick_device(spec)
+    return None if device == "cpu" else f"{what} on {device} is not bit-exact between runs"
 
 
 def pick_dtype(spec: ModelSpec, device: str):

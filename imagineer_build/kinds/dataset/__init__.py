@@ -8,11 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from ...core.artifact import Artifact, ArtifactView
-from ...core.kind import BuildContext, FileInput, Kind, Ref
+from ...core.kind import BuildContext, FileInput, Ref
+from .. import MediaKind
 from .config import DatasetConfig
 
 
-class DatasetKind(Kind):
+class DatasetKind(MediaKind):
     name = "dataset"
     section = "datasets"
     version = "1"

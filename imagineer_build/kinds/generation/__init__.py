@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ...core.artifact import Artifact, ArtifactView
-from ...core.kind import BuildContext, FileInput, Kind, Ref
+from ...core.kind import BuildContext, FileInput, Ref, Tolerance
+from .. import MediaKind
 from .config import GenerationConfig
 
 
@@ -17,13 +18,17 @@ def _model_name(config: GenerationConfig, settings: dict[str, Any]) -> str | Non
     return config.model or (settings.get("defaults") or {}).get("generations", {}).get("model")
 
 
-class GenerationKind(Kind):
+class GenerationKind(MediaKind):
     name = "generation"
     section = "generations"
     version = "1"
     Config = GenerationConfig
     key_includes_name = True  # its outputs name the target (folders, origins)
+    settings_in_key = ("threads",)  # CPU pixels depend on torch's thread count
     resources = {"gpu": 1}
+
+    def needs(self, config: GenerationConfig) -> list[tuple[str, str, str]]:
+        return [(m, "ml", "generation") for m in ("torch", "diffusers", "transformers", "peft", "safetensors")]
 
     def refs(self, config: GenerationConfig) -> list[Ref]:
         return [Ref(lo.use, ("loras", i, "use")) for i, lo in enumerate(config.loras) if lo.use is not None]
@@ -90,8 +95,17 @@ class GenerationKind(Kind):
                 return [*errors, (("template",), str(e))]
         return errors + check_placeholders(config, columns)
 
+    def nondeterminism(self, config: GenerationConfig, settings: dict[str, Any]) -> str | None:
+        from ...models import resolve_model
+        from ...models.loading import device_nondeterminism
+
+        return device_nondeterminism(resolve_model(_model_name(config, settings), settings), "sampling")
+
+    def tolerance(self, config: GenerationConfig, settings: dict[str, Any]) -> Tolerance | None:
+        return Tolerance(pixel=8)  # GPU sampling: the same picture within a few levels per channel
+
     def build(self, ctx: BuildContext) -> Artifact:
-        from ...models import memo_model_identity, resolve_model
+        from ...models import compute_threads, memo_model_identity, resolve_model
         from .album_out import build_artifact
         from .expand import expand
         from .lora_stack import resolve_stack
@@ -101,7 +115,8 @@ class GenerationKind(Kind):
         name = _model_name(cfg, ctx.settings)
         spec = resolve_model(name, ctx.settings)
         jobs = expand(cfg, ctx.project_root)
-        s = Settings(model_name=name, model_spec=spec, model_identity=memo_model_identity(spec, ctx.project_root, ctx.inputs),
+        s = Settings(model_name=name, model_spec=spec, model_identity={**memo_model_identity(spec, ctx.project_root, ctx.inputs),
+                                                                       "threads": compute_threads(ctx.settings)},
                      width=cfg.size[0], height=cfg.size[1], steps=cfg.steps, guidance=cfg.guidance,
                      scheduler=cfg.scheduler, batch_size=cfg.batch_size, stack=resolve_stack(ctx, cfg.loras))
         rendered = render(ctx, jobs, s)

@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from ...core.artifact import Artifact, ArtifactView
-from ...core.kind import BuildContext, FileInput, Kind, Ref
+from ...core.kind import BuildContext, FileInput, Ref, Tolerance
+from .. import MediaKind
 from .config import LabelsConfig, check
 
 
-class LabelsKind(Kind):
+class LabelsKind(MediaKind):
     name = "labels"
     section = "labels"
     version = "1"
@@ -28,6 +29,15 @@ class LabelsKind(Kind):
 
     def check(self, config: LabelsConfig, settings: dict[str, Any]):
         return check(config, settings)
+
+    def needs(self, config: LabelsConfig) -> list[tuple[str, str, str]]:
+        return [("anthropic", "claude", "labeler: claude")] if "claude" in config.chain_names() else []
+
+    def nondeterminism(self, config: LabelsConfig, settings: dict[str, Any]) -> str | None:
+        return "Claude's answers vary between calls" if "claude" in config.chain_names() else None
+
+    def tolerance(self, config: LabelsConfig, settings: dict[str, Any]) -> Tolerance | None:
+        return None if "claude" in config.chain_names() else Tolerance()  # no paying to re-ask
 
     def build(self, ctx: BuildContext) -> Artifact:
         from .build import build_labels

@@ -9,23 +9,30 @@ from pathlib import Path
 from typing import Any
 
 from ...core.artifact import Artifact, ArtifactView
-from ...core.kind import BuildContext, FileInput, Kind, Ref
+from ...core.kind import BuildContext, FileInput, Ref, Tolerance
 from ...models import check_model, model_file_inputs, model_identity, resolve_model
+from .. import MediaKind
 from .config import LoraConfig
 
 
-class LoraKind(Kind):
+class LoraKind(MediaKind):
     name = "lora"
     section = "loras"
-    version = "1"
+    version = "2"  # 2: no timings in training.json, canonical safetensors headers
     Config = LoraConfig
     resources = {"gpu": 1}
     key_includes_name = True  # the weights file is NAME.safetensors
+    settings_in_key = ("threads",)  # CPU training arithmetic depends on torch's thread count
 
     def resources_for(self, config: LoraConfig) -> dict[str, int]:
         if config.backend is not None and config.backend.dry_run:
             return {"cpu": 1}  # writes files only
         return self.resources
+
+    def needs(self, config: LoraConfig) -> list[tuple[str, str, str]]:
+        if config.backend is not None:
+            return [("safetensors", "ml", "a LoRA target")]
+        return [(m, "ml", "LoRA training") for m in ("torch", "diffusers", "transformers", "peft", "safetensors")]
 
     def refs(self, config: LoraConfig) -> list[Ref]:
         return [Ref(config.dataset, ("dataset",))]
@@ -52,6 +59,18 @@ class LoraKind(Kind):
         if config.backend is None and config.train_text_encoder is False and config.text_encoder_lr:
             problems.append((("text_encoder_lr",), "text_encoder_lr needs train_text_encoder: true"))
         return problems
+
+    def nondeterminism(self, config: LoraConfig, settings: dict[str, Any]) -> str | None:
+        if config.backend is not None:
+            return None if config.backend.dry_run else f"an external trainer ({config.backend.kind})"
+        from ...models.loading import device_nondeterminism
+
+        return device_nondeterminism(resolve_model(config.model, settings), "training")
+
+    def tolerance(self, config: LoraConfig, settings: dict[str, Any]) -> Tolerance | None:
+        if config.backend is not None and not config.backend.dry_run:
+            return None  # verify would rerun someone else's trainer and learn nothing
+        return Tolerance(rtol=0.05, atol=1e-3)  # GPU training: same run, small kernel drift
 
     def build(self, ctx: BuildContext) -> Artifact:
         if ctx.config.backend is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import platform
-import time
 
 from ... import models
 from ...core.artifact import Artifact
@@ -37,12 +36,11 @@ def build_builtin(ctx: BuildContext) -> Artifact:
     from .latents import ensure_latents, ensure_text
     from .train import Trainer, deterministic
 
-    started = time.time()
     cfg = ctx.config
     spec, view, info, ts = plan_settings(ctx)
     items = train_items(ctx, view, info, ts.resolution)
     threads = apply_threads(ctx.settings)
-    model_id = models.memo_model_identity(spec, ctx.project_root, ctx.inputs)
+    model_id = {**models.memo_model_identity(spec, ctx.project_root, ctx.inputs), "threads": threads}
     identity = digest_json([TRAINER_VERSION, ts.to_dict(), view.digest, model_id, threads])
     ctx.log(f"training {ctx.target}: {len(items)} images, {ts.steps} steps, rank {ts.rank}, "
             f"batch {ts.batch_size}×{ts.gradient_accumulation}, lr {ts.lr:g}")
@@ -60,7 +58,7 @@ def build_builtin(ctx: BuildContext) -> Artifact:
                           cfg.prediction_type or spec.prediction_type)
         with trainer.attached():
             result = trainer.run()
-    artifact = assemble(ctx, spec, view.digest, ts, result, len(items), started)
+    artifact = assemble(ctx, spec, view.digest, ts, result, len(items))
     finish(ctx, identity, ts.steps)
     return artifact
 
@@ -78,7 +76,7 @@ def drop_items(items, latents, bad: set[int]):
 
 
 def assemble(ctx: BuildContext, spec: ModelSpec, dataset_digest: str, ts: TrainSettings, result,
-             images: int, started: float) -> Artifact:
+             images: int) -> Artifact:
     import diffusers
     import peft
     import torch
@@ -93,13 +91,9 @@ def assemble(ctx: BuildContext, spec: ModelSpec, dataset_digest: str, ts: TrainS
         "target": name, "dataset": ctx.config.dataset, "dataset_artifact": dataset_digest,
         "model": ctx.config.model, "base_model": base, "settings": ts.to_dict(),
         "base_model_commit": models.resolved_hf_commit(spec),
-        "steps": result.steps, "resumed_from": result.resumed_from, "final_loss": final_loss,
+        "steps": result.steps, "final_loss": final_loss,
         "last_loss": result.losses[-1] if result.losses else None, "images": images,
-        "seconds": round(result.seconds, 3), "seconds_per_step": result.seconds_per_step,
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
-        "device": result.device, "threads": ctx.settings.get("threads"), **result.extra,
-        "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
-                     "peft": peft.__version__, "python": platform.python_version()},
+        "threads": ctx.settings.get("threads"), **result.extra,
         "samples": [{k: v for k, v in s.items() if k != "blob"} for s in result.samples],
         "loss_history": result.losses,
     }
@@ -121,7 +115,12 @@ def assemble(ctx: BuildContext, spec: ModelSpec, dataset_digest: str, ts: TrainS
                      "samples": info["samples"]}}
     facts = {"steps": result.steps, "final_loss": round(final_loss, 5) if final_loss is not None else None,
              "rank": ts.rank, "images": images}
-    return Artifact(files=files, meta=meta, facts=facts)
+    run = {"seconds": round(result.seconds, 3), "seconds_per_step": result.seconds_per_step,
+           "cpu_seconds_per_step": result.cpu_seconds_per_step, "resumed_from": result.resumed_from,
+           "device": result.device,
+           "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
+                        "peft": peft.__version__, "python": platform.python_version()}}
+    return Artifact(files=files, meta=meta, facts=facts, run=run)
 
 
 def _tail_mean(losses: list[float], n: int = 10) -> float | None:

@@ -113,7 +113,12 @@ class TrainSettings:
     sample_guidance: float = 7.0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings that decide the weights. save_every is left out: it says when to write
+        checkpoints, not what is learnt, so changing it retrains to the same artifact (early
+        cutoff) and a run may resume from a checkpoint written with another interval."""
+        d = asdict(self)
+        del d["save_every"]
+        return d
 
 
 def resolve_settings(cfg: LoraConfig, arch: str, recommended: dict[str, Any], defaults: dict[str, Any],

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ...media.tensors import canonicalize, save
+
 KOHYA_TE_PREFIX = {"sd15": {"text_encoder": "lora_te"},
                    "sdxl": {"text_encoder": "lora_te1", "text_encoder_2": "lora_te2"}}
 KOHYA_BASE_VERSION = {"sd15": "sd_v1", "sdxl": "sdxl_base_v1-0"}
@@ -28,6 +30,7 @@ def write_diffusers(path: Path, arch: str, parts: dict[str, tuple[dict, dict]]) 
         kwargs[f"{comp}_lora_adapter_metadata"] = cfg
     pipeline_class(arch).save_lora_weights(path.parent, weight_name=path.name, safe_serialization=True,
                                            **kwargs)
+    canonicalize(path)
 
 
 def kohya_state_dict(arch: str, parts: dict[str, dict], alpha: float) -> dict[str, Any]:
@@ -52,11 +55,9 @@ def kohya_state_dict(arch: str, parts: dict[str, dict], alpha: float) -> dict[st
 
 def write_kohya(path: Path, arch: str, parts: dict[str, dict], rank: int, alpha: float,
                 info: dict[str, Any]) -> None:
-    from safetensors.torch import save_file
-
     meta = {
         "ss_network_module": "networks.lora", "ss_network_dim": str(rank), "ss_network_alpha": str(alpha),
         "ss_base_model_version": KOHYA_BASE_VERSION[arch], "ss_v2": "False",
         "ss_sd_model_name": str(info.get("base_model", "")), "imagineer": json.dumps(info, sort_keys=True),
     }
-    save_file(kohya_state_dict(arch, parts, alpha), str(path), metadata=meta)
+    save(kohya_state_dict(arch, parts, alpha), path, metadata=meta)

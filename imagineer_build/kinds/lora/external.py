@@ -110,6 +110,20 @@ def model_path(spec: ModelSpec, ctx: BuildContext) -> str:
     return str(local) if local is not None else spec.base
 
 
+def _portable(base: str, ctx: BuildContext) -> str:
+    """The base model as the artifact names it: a path inside the project relative to it, a
+    builtin by name, anything else (an HF id, an outside file) as given."""
+    path = Path(base)
+    if not path.is_absolute():
+        return base
+    if path.is_relative_to(ctx.models_dir):
+        return path.name
+    try:
+        return str(path.relative_to(ctx.project_root))
+    except ValueError:
+        return path.name
+
+
 def kohya_configs(ts: TrainSettings, be: BackendConfig, name: str, base: str, folders: dict[int, Path],
                   work: Path, mixed: str, where=str) -> dict[str, str]:
     """{file name: text}: config.toml (train_network.py --config_file), dataset.toml, prompts.txt."""
@@ -269,7 +283,6 @@ def find_output(out_dir: Path, name: str) -> Path:
 
 
 def build_external(ctx: BuildContext) -> Artifact:
-    started = time.time()
     cfg = ctx.config
     be: BackendConfig = cfg.backend
     spec, view, info, ts = plan_settings(ctx)
@@ -280,17 +293,17 @@ def build_external(ctx: BuildContext) -> Artifact:
     folders = layout_dataset(items, dataset_dir, be.kind, info.trigger)
     base = model_path(spec, ctx)
     mixed = ts.mixed_precision if ts.mixed_precision != "auto" else "bf16"
-    # a dry run's files are kept in the artifact, so its paths are relative to the config's folder
-    where = (lambda p: str(p.relative_to(work))) if be.dry_run else str
-    if be.kind == "kohya":
-        configs = kohya_configs(ts, be, name, base, folders, work, mixed, where)
-        config_file = "config.toml"
-    else:
-        configs = ai_toolkit_config(ts, be, name, base, dataset_dir, work, mixed, where)
-        config_file = "job.yaml"
-    files: dict[str, str] = {}
-    for fname, text in configs.items():
+    make = kohya_configs if be.kind == "kohya" else ai_toolkit_config
+    where_data = folders if be.kind == "kohya" else dataset_dir
+    config_file = "config.toml" if be.kind == "kohya" else "job.yaml"
+    # The trainer runs on absolute paths; the artifact keeps paths relative to the config's
+    # folder, so its bytes do not depend on where this build's scratch folder was.
+    for fname, text in make(ts, be, name, base, where_data, work, mixed, str).items():
         (work / fname).write_text(text, encoding="utf-8")
+    files: dict[str, str] = {}
+    relative = make(ts, be, name, _portable(base, ctx), where_data, work, mixed,
+                    lambda p: str(p.relative_to(work)))
+    for fname, text in relative.items():
         files[f"backend/{fname}"] = ctx.put_bytes(text.encode())
     (work / "output").mkdir(exist_ok=True)
     subs = {"config": str(work / config_file), "output_dir": str(work / "output"),
@@ -300,7 +313,7 @@ def build_external(ctx: BuildContext) -> Artifact:
         for p in sorted(dataset_dir.rglob("*")):
             if p.is_file():
                 files[f"backend/{p.relative_to(work).as_posix()}"] = ctx.put_file(p)
-        ctx.log(f"dry run: wrote {', '.join(configs)} and the dataset under out/{name}/backend/; "
+        ctx.log(f"dry run: wrote {', '.join(relative)} and the dataset under out/{name}/backend/; "
                 "run the trainer from that folder")
         return Artifact(files=files, meta={"backend": {**backend_meta, "dry_run": True}},
                         facts={"dry_run": True, "steps": ts.steps})
@@ -326,10 +339,12 @@ def build_external(ctx: BuildContext) -> Artifact:
 
     final = _tail_mean(losses)
     base_ident = model_identity(spec, ctx.project_root)
-    record = {"target": name, "backend": {**backend_meta, "command": cmd}, "dataset": cfg.dataset,
+    # the command as configured, placeholders unfilled: the filled one names this machine's paths
+    template = resolve_command(be, dict((ctx.settings.get("defaults") or {}).get("loras") or {}),
+                               {k: "{" + k + "}" for k in subs})
+    record = {"target": name, "backend": {**backend_meta, "command": template}, "dataset": cfg.dataset,
               "dataset_artifact": view.digest, "model": cfg.model, "base_model": base_ident,
-              "settings": ts.to_dict(), "steps": ts.steps, "final_loss": final, "seconds": round(seconds, 3),
-              "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+              "settings": ts.to_dict(), "steps": ts.steps, "final_loss": final,
               "output": produced.name, "loss_history": losses}
     files["training.json"] = ctx.put_bytes(json.dumps(record, indent=2, sort_keys=True).encode())
     files["loss.png"] = ctx.put_bytes(loss_png(losses, f"{name}: loss ({be.kind})"))
@@ -337,4 +352,5 @@ def build_external(ctx: BuildContext) -> Artifact:
                      "alpha": ts.alpha, "base_model": base_ident, "steps": ts.steps, "final_loss": final,
                      "format": be.kind},
             "backend": backend_meta}
-    return Artifact(files=files, meta=meta, facts={"steps": ts.steps, "rank": ts.rank, "backend": be.kind})
+    return Artifact(files=files, meta=meta, facts={"steps": ts.steps, "rank": ts.rank, "backend": be.kind},
+                    run={"seconds": round(seconds, 3), "command": cmd})

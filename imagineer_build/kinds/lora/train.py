@@ -41,7 +41,8 @@ class RunResult:
     seconds: float
     device: str
     seconds_per_step: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    cpu_seconds_per_step: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # settings as they were resolved (artifact)
 
 
 def step_seed(seed: int, n: int) -> int:
@@ -240,8 +241,8 @@ class Trainer:
         return RunResult(steps=ts.steps, losses=losses, resumed_from=start, samples=self.samples, parts=parts,
                          seconds=elapsed + total_seconds, device=str(self.pipe.unet.device),
                          seconds_per_step=train_seconds / done if done else None,
-                         extra={"cpu_seconds_per_step": train_cpu / done if done else None,
-                                "optimizer": opt_name, "prediction_type": self.prediction_type,
+                         cpu_seconds_per_step=train_cpu / done if done else None,
+                         extra={"optimizer": opt_name, "prediction_type": self.prediction_type,
                                 "mixed_precision": str(self.amp_dtype).replace("torch.", "") if self.amp_dtype
                                 else "no"})
 
@@ -403,7 +404,18 @@ class Trainer:
         parts = {}
         for name, m in self.modules.items():
             sd = get_peft_model_state_dict(m, adapter_name=ADAPTER)
-            cfg = m.peft_config[ADAPTER].to_dict()
+            cfg = _plain(m.peft_config[ADAPTER].to_dict())
             parts[name] = ({k: v.detach().float().cpu().contiguous() for k, v in sd.items()}, cfg)
         return parts
 
+
+
+def _plain(value: Any) -> Any:
+    """peft keeps target_modules as a set: sorted lists, so the saved config has one byte order."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

@@ -7,7 +7,8 @@ from typing import Any
 from pydantic import Field
 
 from ...core.artifact import Artifact, ArtifactView
-from ...core.kind import BuildContext, FileInput, Kind, KindConfig
+from ...core.kind import BuildContext, FileInput, KindConfig, Tolerance
+from .. import MediaKind
 from .config import DecodeConfig, DedupConfig, FilterConfig
 from .scrape_config import ScrapeConfig
 
@@ -26,7 +27,7 @@ class SourceConfig(KindConfig):
 VARIANTS = ("dir", "scrape")
 
 
-class SourceKind(Kind):
+class SourceKind(MediaKind):
     name = "source"
     section = "sources"
     version = "1"
@@ -40,6 +41,20 @@ class SourceKind(Kind):
         if len(given) != 1:
             return [((), f"a source needs exactly one of: {', '.join(VARIANTS)} (got {', '.join(given) or 'none'})")]
         return []
+
+    def needs(self, config: SourceConfig) -> list[tuple[str, str, str]]:
+        if config.scrape is None:
+            return []
+        out = [("httpx", "web", "scrape"), ("bs4", "web", "scrape"), ("lxml", "web", "scrape")]
+        if config.scrape.render == "js":
+            out.append(("playwright", "web", "scrape with render: js"))
+        return out
+
+    def nondeterminism(self, config: SourceConfig, settings: dict[str, Any]) -> str | None:
+        return "a scrape saves what the site serves at build time" if config.scrape is not None else None
+
+    def tolerance(self, config: SourceConfig, settings: dict[str, Any]) -> Tolerance | None:
+        return None if config.scrape is not None else Tolerance()
 
     def files(self, config: SourceConfig) -> list[FileInput]:
         if config.dir is not None:
