@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -40,6 +41,36 @@ def _load(project: Path | None, sets: list[str] | None = None, targets: list[str
         _fail(f"{e}\n{n} error{'s' if n != 1 else ''} in the specs; nothing was built.", 2)
 
 
+@contextlib.contextmanager
+def interruptible(cancelled):
+    """Ctrl-C and SIGTERM: say so at once, cancel the build, and leave within 2 s even when a
+    target is inside a model load or a long C call; a second Ctrl-C leaves at once. Exit 130."""
+    import signal
+    import threading
+
+    count = 0
+
+    def handler(signum, frame):
+        nonlocal count
+        count += 1
+        if count > 1:
+            os._exit(130)
+        cancelled.set()
+        sys.stderr.write("\ninterrupted: stopping (finished targets are cached; Ctrl-C again to quit at once)\n")
+        sys.stderr.flush()
+        timer = threading.Timer(1.5, os._exit, args=(130,))
+        timer.daemon = True
+        timer.start()
+        raise KeyboardInterrupt
+
+    before = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
+
+
 def _engine(proj, json_out: bool):
     from .core.engine import Engine
     from .ui import JsonLines, RichProgress
@@ -67,18 +98,27 @@ def build(
 
     targets = targets or []
     proj = _load(project, sets, targets)
+    if not proj.targets:
+        _fail("error: nothing to build: specs/*.yaml declare no targets", 2)
     unknown_refresh = [r for r in refresh or [] if r not in proj.targets]
     if unknown_refresh:
         _fail(f"--refresh: unknown target(s) {', '.join(unknown_refresh)}", 2)
-    engine, ui = _engine(proj, json_out)
     try:
-        results = engine.build(BuildOptions(targets, jobs, keep_going, dry_run, set(refresh or []), frozen, not no_wait))
+        engine, ui = _engine(proj, json_out)
+    except StoreError as e:
+        _fail(f"error: {e}", 1)
+    try:
+        with interruptible(engine.cancelled):
+            results = engine.build(BuildOptions(targets, jobs, keep_going, dry_run, set(refresh or []), frozen,
+                                                not no_wait))
     except (BuildError, StoreError) as e:
         ui.close()
         _fail(f"error: {e}", 1)
     except KeyboardInterrupt:
         ui.close()
-        _fail("interrupted; finished targets are cached", 130)
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(130)  # running targets are abandoned, not awaited: the store is crash-safe
     ui.close()
     if dry_run and not json_out:
         for r in results.values():
@@ -244,9 +284,15 @@ def verify(
     for name in targets or []:
         if name not in proj.targets:
             raise UserError(unknown_target(proj, name))
+    import threading
+
     ui = JsonLines(sys.stderr) if json_out else RichProgress(summary=False)
     try:
-        verdicts = run_verify(proj, targets or [], ui)
+        with interruptible(threading.Event()):
+            verdicts = run_verify(proj, targets or [], ui)
+    except KeyboardInterrupt:
+        ui.close()
+        os._exit(130)
     finally:
         ui.close()
     width = max((len(v.target) for v in verdicts), default=0)
@@ -296,6 +342,7 @@ CORE_COMMANDS = {"build", "status", "explain", "graph", "schema", "show", "gc", 
 def main() -> None:
     from .api import UserError
     from .core.lockfile import LockError
+    from .core.store import StoreError
 
     # Kind-specific commands (add, labels …) import their kind; the core ones need none of them.
     if len(sys.argv) < 2 or sys.argv[1] not in CORE_COMMANDS:
@@ -314,6 +361,9 @@ def main() -> None:
     except LockError as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(2)
+    except StoreError as e:
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(1)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except click_exceptions() as e:
@@ -324,7 +374,27 @@ def main() -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as e:  # a bug of ours: say so plainly, keep the details for a report
+        if os.environ.get("IMAGINEER_TRACEBACK"):
+            raise
+        report = _crash_report()
+        typer.echo(f"internal error: {type(e).__name__}: {str(e)[:300]}\n"
+                   f"this is a bug in imagineer-build; details are in {report} (please report it)", err=True)
+        sys.exit(70)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _crash_report() -> str:
+    import tempfile
+    import traceback
+
+    fd, path = tempfile.mkstemp(prefix="imagineer-crash-", suffix=".txt")
+    with os.fdopen(fd, "w") as f:
+        f.write(" ".join(sys.argv) + "\n\n" + traceback.format_exc())
+    return path
 
 
 def click_exceptions():

@@ -52,7 +52,7 @@ def test_bad_images_are_reported_and_the_good_ones_kept(project, shapes):
     assert report["page.png"] == "not an image: the bytes are HTML/XML text"
     assert report["bomb.png"].startswith("decompression bomb")
     assert report["big-claim.png"].startswith("decompression bomb: 9000x9000 = 81000000 pixels")
-    assert report["dangling.png"].startswith("unreadable")
+    assert report["dangling.png"] == "broken link: skipped"
     assert report["notes.md"].startswith("not an image file name")
     assert art["facts"]["images"] == 12
     assert art["facts"]["skipped"] == 7

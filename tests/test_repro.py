@@ -181,8 +181,8 @@ def test_a_damaged_lock_is_named_never_a_traceback(project, shapes, text, expect
         assert "Traceback" not in r.err
 
 
-def test_a_binary_lock_is_named(project):
-    project.spec("sources: {}\n")
+def test_a_binary_lock_is_named(project, shapes):
+    project.spec("sources: {photos: {dir: data/shapes}}\n")
     (project.root / "imagineer.lock").write_bytes(b"\x00\xff\xfe garbage \x89PNG")
     r = project.run("build")
     assert r.code == 2 and "imagineer.lock: not UTF-8 text" in r.err, r.err

@@ -100,7 +100,11 @@ class Engine:
                 self._check_frozen(order, lock)
             results = self._run(order, opts, lock)
             if not opts.dry_run:
-                self._update_lock(lock, results)
+                try:
+                    self._update_lock(lock, results)
+                except OSError as e:
+                    raise BuildError(disk_problem(e, self.store.root, self.out_root)
+                                     or f"cannot write {self.project.lock_path.name}: {e.strerror or e}") from None
         ok = sum(r.status in ("built", "cached") for r in results.values())
         self.emit({"event": "summary", "targets": len(results), "ok": ok,
                    "failed": [t for t, r in results.items() if r.status == "failed"],
@@ -233,8 +237,11 @@ class Engine:
             self.cancelled.set()
             raise
         finally:
-            executor.shutdown()
+            executor.shutdown(wait=not self.cancelled.is_set())
             self.store.stat.flush()
+            if self.store.stat.flush_error:
+                self.emit({"event": "log", "level": "warning", "message": "could not save the stat cache "
+                           f"({self.store.stat.flush_error}); the next build re-reads the files it checks"})
         return {n: results[n] for n in order if n in results}
 
     def _node(self, t: Target, upstream: dict[str, str], opts: BuildOptions, lock: dict[str, Any]) -> Result:
@@ -242,7 +249,8 @@ class Engine:
         try:
             return self._node_inner(t, upstream, opts, lock, start)
         except Exception as e:  # a kind's failure is the target's, never the build's
-            msg = f"{type(e).__name__}: {e}" if not isinstance(e, BuildError) else str(e)
+            msg = disk_problem(e, self.store.root, self.out_root) or (
+                f"{type(e).__name__}: {e}" if not isinstance(e, BuildError) else str(e))
             if os.environ.get("IMAGINEER_TRACEBACK"):
                 msg += "\n" + traceback.format_exc()
             return Result(t.name, "failed", seconds=time.perf_counter() - start, error=msg)
@@ -371,3 +379,31 @@ def missing_extra(t: Target) -> None:
         if not found:
             raise BuildError(f"{feature} needs the '{extra}' extra (the {module} module is not installed): "
                              f"pip install 'imagineer-build[{extra}]'")
+
+
+def disk_problem(e: BaseException, store_root: Path, out_root: Path) -> str | None:
+    """A full or read-only disk, said as such, naming the folder and the space left."""
+    import errno
+    import sqlite3
+
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        kind = "full"
+    elif isinstance(e, OSError) and e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        kind = "read-only"
+    elif isinstance(e, sqlite3.OperationalError) and ("full" in str(e) or "disk I/O" in str(e)):
+        kind = "full"
+    elif isinstance(e, sqlite3.OperationalError) and "readonly" in str(e):
+        kind = "read-only"
+    else:
+        return None
+    where = str(getattr(e, "filename", None) or store_root)
+    folder = out_root if where.startswith(str(out_root)) else store_root
+    if kind == "read-only":
+        return f"cannot write {where}: {folder} is read-only (or not yours); nothing was recorded"
+    try:
+        free = shutil.disk_usage(folder).free
+        left = f"{free / (1 << 20):.1f} MB free"
+    except OSError:
+        left = "free space unknown"
+    return (f"no space left on device while writing {where} ({folder}: {left}); free some space "
+            "(imagineer gc) and build again: finished targets stay cached")

@@ -40,5 +40,6 @@ class LocalExecutor:
 
         return self._pool.submit(run)
 
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def shutdown(self, wait: bool = True) -> None:
+        """wait=False after an interrupt: running jobs (a model load, a C call) are abandoned."""
+        self._pool.shutdown(wait=wait, cancel_futures=True)

@@ -42,14 +42,18 @@ def file_type(mode: int) -> str:
 
 
 def walk_files(root: Path, suffixes: tuple[str, ...] | None = None,
-               errors: dict[str, str] | None = None) -> list[tuple[str, os.DirEntry]]:
+               errors: dict[str, str] | None = None, follow_links: bool = False) -> list[tuple[str, os.DirEntry]]:
     """Every regular file under root (dot files and dot folders skipped), sorted by relative path.
 
-    Folder symlinks are followed once: a link back into the tree is not walked again. Folders
-    that cannot be listed go into `errors` (relative path → why) instead of ending the walk.
+    What cannot be used is put in `errors` (relative path → why) instead of ending the walk or
+    hanging it: folders that cannot be listed, names that are not UTF-8, named pipes, devices
+    and sockets, broken links and link loops, and links that lead out of the folder (unless
+    follow_links). A folder reached twice (a link back into the tree) is walked once.
     """
+    errors = {} if errors is None else errors
     out: list[tuple[str, os.DirEntry]] = []
     stack = [("", str(root))]
+    real_root = os.path.realpath(root)
     st = os.stat(root)
     seen = {(st.st_dev, st.st_ino)}
     while stack:
@@ -57,29 +61,61 @@ def walk_files(root: Path, suffixes: tuple[str, ...] | None = None,
         try:
             entries = list(os.scandir(d))
         except OSError as err:
-            if errors is not None:
-                errors[prefix or "."] = f"unreadable folder: {os.strerror(err.errno) if err.errno else err}"
+            errors[prefix or "."] = f"unreadable folder: {os.strerror(err.errno) if err.errno else err}"
             continue
         for e in entries:
             if e.name.startswith("."):
                 continue
             rel = prefix + e.name
-            if e.is_dir(follow_symlinks=True):
-                try:
-                    dst = e.stat(follow_symlinks=True)
-                except OSError:
+            if not _utf8(e.name):
+                errors[_printable(rel)] = "file name is not UTF-8 text: skipped (rename it)"
+                continue
+            try:
+                is_link = e.is_symlink()
+                target = e.stat(follow_symlinks=True)
+            except OSError as err:
+                errors[rel] = _link_error(err) if e.is_symlink() else f"unreadable: {os.strerror(err.errno or 0)}"
+                continue
+            if is_link and not follow_links and not _inside(e.path, real_root):
+                errors[rel] = "link out of the folder: not followed (set follow_links: true to follow it)"
+                continue
+            if stat_mod.S_ISDIR(target.st_mode):
+                if (target.st_dev, target.st_ino) in seen:
+                    errors[rel] = "folder link loop: not followed"
                     continue
-                if (dst.st_dev, dst.st_ino) in seen:
-                    if errors is not None:
-                        errors[rel] = "folder link loop: not followed"
-                    continue
-                seen.add((dst.st_dev, dst.st_ino))
+                seen.add((target.st_dev, target.st_ino))
                 stack.append((rel + "/", e.path))
-            elif e.is_file(follow_symlinks=True) or e.is_symlink():  # dangling: reported, not lost
-                if suffixes is None or e.name.lower().endswith(suffixes):
-                    out.append((rel, e))
+            elif not stat_mod.S_ISREG(target.st_mode):
+                errors[rel] = f"{file_type(target.st_mode)}, not a file: skipped"
+            elif suffixes is None or e.name.lower().endswith(suffixes):
+                out.append((rel, e))
     out.sort(key=lambda x: x[0])
     return out
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # os.scandir hands undecodable bytes over as lone surrogates
+        return False
+
+
+def _printable(name: str) -> str:
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _inside(path: str, real_root: str) -> bool:
+    real = os.path.realpath(path)
+    return real == real_root or real.startswith(real_root.rstrip("/") + "/")
+
+
+def _link_error(err: OSError) -> str:
+    if err.errno == errno.ELOOP:
+        return "symbolic link loop: skipped"
+    if err.errno == errno.ENOENT:
+        return "broken link: skipped"
+    return f"unreadable link: {os.strerror(err.errno or 0)}"
 
 
 def list_input(project_root: Path, fi: FileInput, stat: StatCache) -> FileListing:
@@ -89,7 +125,7 @@ def list_input(project_root: Path, fi: FileInput, stat: StatCache) -> FileListin
     if path.is_dir():
         entries = {}
         errors = {}
-        for rel, e in walk_files(path, fi.suffixes, errors):
+        for rel, e in walk_files(path, fi.suffixes, errors, fi.follow_links):
             try:
                 entries[rel] = stat.digest(e.path, e.stat(follow_symlinks=True))
             except OSError as err:  # one unreadable file is the kind's to report, not a crash

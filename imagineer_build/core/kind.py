@@ -18,7 +18,7 @@ from .hashing import digest_json
 class KindConfig(BaseModel):
     """Base for kind configs: unknown keys are errors, so typos never pass silently."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,8 @@ class FileInput:
     path: str
     spec_path: tuple[Any, ...] = ()
     suffixes: tuple[str, ...] | None = None
+    want: str = "any"  # "file" | "dir" | "any": what the spec must name (checked at load)
+    follow_links: bool = False  # a folder's links that lead out of it are skipped unless set
 
 
 class Kind:
@@ -69,6 +71,9 @@ class Kind:
     key_includes_name: ClassVar[bool] = False
     # imagineer.yaml settings the output depends on (e.g. `threads` for CPU model math): in the key.
     settings_in_key: ClassVar[tuple[str, ...]] = ()
+    # Settings imagineer.yaml `defaults: {SECTION: {...}}` may hold that are not Config fields:
+    # name → type (every Config field may be given a default too).
+    default_only: ClassVar[dict[str, Any]] = {}
 
     def resources_for(self, config: Any) -> dict[str, int]:
         """The executor slots one target needs; a kind whose variants differ overrides this."""

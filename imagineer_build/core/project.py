@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import copy
+import errno
+import math
 import os
 import re
+import stat
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from .files import file_type
 from .graph import Dag, build_graph, find_cycles
 from .kind import FileInput, Kind, Ref
 from .registry import load_kinds
@@ -21,20 +25,22 @@ from .spec import Doc, Pos, SpecError, SpecErrors, did_you_mean, load_yaml
 
 SETTINGS_FILE = "imagineer.yaml"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MAX_NAME = 100  # a target name becomes a file name (out/NAME/, NAME.safetensors)
+INT_LIMIT = 2**63 - 1  # what JSON keys, SQLite and torch generators hold
 
 
 class ExecutorSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     kind: Literal["local"] = "local"
-    cpu: int | None = Field(None, ge=1, description="CPU slots (default: number of cores)")
-    gpu: int = Field(1, ge=0, description="GPU slots")
-    net: int = Field(4, ge=1, description="network slots (scrapes, API labelers)")
+    cpu: int | None = Field(None, ge=1, le=4096, description="CPU slots (default: number of cores)")
+    gpu: int = Field(1, ge=0, le=1024, description="GPU slots")
+    net: int = Field(4, ge=1, le=4096, description="network slots (scrapes, API labelers)")
 
 
 class Settings(BaseModel):
     """imagineer.yaml."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: str | None = None
     cache: str = Field("cache", description="local store folder (relative to the project)")
     out: str = Field("out", description="folder for out views")
@@ -150,14 +156,16 @@ class _Loader:
             data = sdoc.data if isinstance(sdoc.data, dict) else {}
             if not isinstance(sdoc.data, dict) and sdoc.data not in (None, {}):
                 self.err(sdoc.pos(()), "imagineer.yaml must be a mapping of settings")
-            try:
-                settings = Settings.model_validate(data)
-            except ValidationError as e:
-                self._pydantic_errors(e, sdoc, (), Settings)
+            if self._numbers(sdoc, (), data):
+                try:
+                    settings = Settings.model_validate(data)
+                except ValidationError as e:
+                    self._pydantic_errors(e, sdoc, (), Settings)
+                else:
+                    self._check_folders(settings, sdoc)
+                    self._check_defaults(settings, sdoc)
         targets: dict[str, Target] = {}
-        spec_dir = self.root / "specs"
-        files = sorted(spec_dir.glob("*.yaml")) + sorted(spec_dir.glob("*.yml"))
-        for f in files:
+        for f in self._spec_files():
             doc = self._read(f)
             if doc is not None:
                 self._collect(doc, targets)
@@ -208,7 +216,11 @@ class _Loader:
             for name, raw in entries.items():
                 path = (section, name)
                 if not isinstance(name, str) or not NAME_RE.match(name):
-                    self.err(doc.key_pos(path), f"bad target name {name!r}: use letters, digits, _ . -")
+                    self.err(doc.key_pos(path), f"bad target name {str(name)[:60]!r}: use letters, digits, _ . - "
+                                                "(starting with a letter or digit)")
+                    continue
+                if len(name) > MAX_NAME:
+                    self.err(doc.key_pos(path), f"target name is {len(name)} characters long; at most {MAX_NAME}")
                     continue
                 if name in targets:
                     other = targets[name]
@@ -244,6 +256,8 @@ class _Loader:
 
     def _validate(self, t: Target, settings: dict[str, Any]) -> None:
         model = t.kind.Config
+        if not self._numbers(t.doc, t.path, t.raw):
+            return
         try:
             t.config = model.model_validate(t.raw)
         except ValidationError as e:
@@ -254,8 +268,70 @@ class _Loader:
         t.refs = t.kind.refs(t.config)
         t.files = t.kind.files(t.config) + t.kind.settings_files(t.config, settings)
         for fi in t.files:
-            if not (self.root / fi.path).exists():
-                self.err(t.doc.pos(t.path + tuple(fi.spec_path)), f"{fi.path}: no such file or folder (relative to {self.root})")
+            problem = file_problem(self.root / fi.path, fi.want)
+            if problem:
+                where = t.doc.pos(t.path + tuple(fi.spec_path))
+                self.err(where, f"{fi.path or repr(fi.path)}: {problem}" + (
+                    f" (relative to {self.root})" if problem.startswith("no such") else ""))
+
+    def _spec_files(self) -> list[Path]:
+        """specs/*.yaml; a missing or empty specs/ is an error (reported alone: it is often the
+        consequence of a broken imagineer.yaml being fixed first)."""
+        spec_dir = self.root / "specs"
+        files = sorted(spec_dir.glob("*.yaml")) + sorted(spec_dir.glob("*.yml")) if spec_dir.is_dir() else []
+        if not files and not self.errors:
+            what = ("holds no .yaml files" if spec_dir.is_dir() else
+                    "is not a folder" if spec_dir.exists() else "does not exist")
+            self.err(Pos("specs/", 1, 1), f"specs/ {what}: targets are declared in specs/NAME.yaml "
+                                          "(e.g. specs/main.yaml with a `sources:` section)")
+        return files
+
+    def _numbers(self, doc: Doc, base: tuple[Any, ...], data: Any) -> bool:
+        """Every number must be one a key, a database and a library can hold; False if not."""
+        ok = True
+        for path, problem in number_problems(data):
+            self.err(doc.pos(base + path), problem)
+            ok = False
+        return ok
+
+    def _check_folders(self, settings: Settings, sdoc: Doc) -> None:
+        for name in ("cache", "out"):
+            value = getattr(settings, name)
+            path = self.root / value
+            if name == "cache" and os.environ.get("IMAGINEER_CACHE"):
+                continue
+            if not value.strip():
+                self.err(sdoc.pos((name,)), f"{name}: must name a folder")
+            elif path.exists() and not path.is_dir():
+                self.err(sdoc.pos((name,)), f"{name}: {value} exists and is not a folder")
+
+    def _check_defaults(self, settings: Settings, sdoc: Doc) -> None:
+        """defaults: {section: {key: value}}: every section a kind's, every key a setting of that
+        kind (or one it takes only as a default), every value valid for it."""
+        for section, values in settings.defaults.items():
+            if section not in self.kinds:
+                self.err(sdoc.key_pos(("defaults", section)), f"defaults: unknown section {section!r}"
+                         f"{did_you_mean(section, self.kinds)}; expected one of: {', '.join(sorted(self.kinds))}")
+                continue
+            kind = self.kinds[section]
+            fields = {(f.alias or n): f for n, f in kind.Config.model_fields.items()}
+            extra = dict(kind.default_only)
+            for key, value in (values or {}).items():
+                where = ("defaults", section, key)
+                if key in extra:
+                    annotation = extra[key]
+                elif key in fields:
+                    annotation = Annotated[(fields[key].annotation, *fields[key].metadata)]
+                else:
+                    names = sorted(set(fields) | set(extra))
+                    self.err(sdoc.key_pos(where), f"defaults.{section}: unknown key {key!r}"
+                                                  f"{did_you_mean(str(key), names)}; {section} take: {', '.join(names)}")
+                    continue
+                try:
+                    TypeAdapter(annotation).validate_python(value)
+                except ValidationError as e:
+                    first = e.errors()[0]
+                    self.err(sdoc.pos(where), f"defaults.{section}.{key}: {first['msg']}")
 
     def _check_refs(self, targets: dict[str, Target]) -> dict[str, list[str]]:
         edges: dict[str, list[str]] = {}
@@ -351,3 +427,40 @@ def _field_names_at(model: type[BaseModel], loc: tuple[Any, ...]) -> set[str]:
         for m in _models_in(tp):
             names |= {f.alias or n for n, f in m.model_fields.items()}
     return names
+
+
+def number_problems(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], str]]:
+    """(path, problem) for numbers no key or library can hold: non-finite floats, integers
+    beyond 64 bits. Field-specific ranges are the kinds' (pydantic ge/le)."""
+    if isinstance(data, bool):
+        return []
+    if isinstance(data, int):
+        return [] if -INT_LIMIT <= data <= INT_LIMIT else [(path, f"number {str(data)[:30]} is out of range "
+                                                                  "(at most 2**63 - 1)")]
+    if isinstance(data, float):
+        return [] if math.isfinite(data) else [(path, f"{data} is not a finite number")]
+    out: list[tuple[tuple[Any, ...], str]] = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            out += number_problems(v, path + (k,))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            out += number_problems(v, path + (i,))
+    return out
+
+
+def file_problem(path: Path, want: str) -> str | None:
+    """Why a file or folder a spec names cannot be used as `want` (file | dir | any), or None."""
+    try:
+        st = path.stat()
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return "no such file or folder"
+        if e.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        return f"cannot be read ({e.strerror})"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a folder; expected a file" if want == "file" else None
+    if not stat.S_ISREG(st.st_mode):
+        return f"is {file_type(st.st_mode)}; expected a regular file" + (" or a folder" if want != "file" else "")
+    return "is a file; expected a folder" if want == "dir" else None

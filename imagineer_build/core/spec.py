@@ -80,30 +80,62 @@ class _Loader(yaml.SafeLoader):
     pass
 
 
+# Specs arrive in pull requests: caps that no real spec reaches, so a hostile one fails fast.
+MAX_BYTES = 4 << 20
+MAX_NODES = 200_000  # values after alias expansion ("billion laughs" stops here)
+MAX_DEPTH = 64
+
+
+def read_text(path: Path, display: str, max_bytes: int = MAX_BYTES, what: str = "spec file") -> str:
+    """A YAML (or CSV) file's text: regular files only, size-capped, UTF-8; SpecErrors otherwise."""
+    from .files import read_regular
+
+    try:
+        data = read_regular(path, max_bytes)
+    except OSError as e:
+        why = e.strerror or str(e)
+        raise SpecErrors([SpecError(Pos(display, 1, 1), f"cannot read {what}: {why}")]) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise SpecErrors([SpecError(Pos(display, line, 1), f"{what} is not UTF-8 text (byte {e.start})")]) from None
+
+
 def load_yaml(path: Path, display: str | None = None, text: str | None = None) -> Doc:
     """Parse one YAML file (or `text` read from it); raise SpecErrors with the position of a
-    syntax error or duplicate key."""
+    syntax error, duplicate key, unknown tag, or a cap exceeded (size, values, depth)."""
     display = display or str(path)
     if text is None:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise SpecErrors([SpecError(Pos(display, 1, 1), f"cannot read spec file: {e}")]) from e
+        text = read_text(path, display)
     try:
         node = yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        pos = Pos(display, mark.line + 1, mark.column + 1) if mark else Pos(display, 1, 1)
-        msg = " ".join(x for x in (e.context, e.problem) if x)
-        raise SpecErrors([SpecError(pos, f"malformed YAML: {msg}")]) from e
+    except yaml.YAMLError as e:
+        raise SpecErrors([SpecError(_error_pos(display, text, e), f"malformed YAML: {_error_text(e)}")]) from None
+    except RecursionError:
+        raise SpecErrors([SpecError(Pos(display, 1, 1), "malformed YAML: nested too deeply")]) from None
     positions: dict[Path_, Pos] = {}
     key_positions: dict[Path_, Pos] = {}
     errors: list[SpecError] = []
     if node is None:
         return Doc(display, {}, positions, key_positions)
     constructor = _Loader(text)
+    count = 0
+
+    def scalar(n: yaml.Node) -> Any:
+        try:
+            return constructor.construct_object(n, deep=True)
+        except yaml.YAMLError as e:
+            raise SpecErrors([SpecError(_mark(display, n), f"malformed YAML: {_error_text(e)}")]) from None
 
     def build(n: yaml.Node, path: Path_) -> Any:
+        nonlocal count
+        count += 1
+        if count > MAX_NODES:
+            raise SpecErrors([SpecError(_mark(display, n), f"more than {MAX_NODES:,} values once aliases are "
+                                                           "expanded (an alias bomb?); write the values out")])
+        if len(path) > MAX_DEPTH:
+            raise SpecErrors([SpecError(_mark(display, n), f"nested deeper than {MAX_DEPTH} levels")])
         positions[path] = _mark(display, n)
         if isinstance(n, yaml.MappingNode):
             out: dict[Any, Any] = {}
@@ -112,7 +144,10 @@ def load_yaml(path: Path, display: str | None = None, text: str | None = None) -
                 if k_node.tag == "tag:yaml.org,2002:merge":
                     errors.append(SpecError(_mark(display, k_node), "YAML merge keys (<<) are not supported"))
                     continue
-                key = constructor.construct_object(k_node, deep=True)
+                if not isinstance(k_node, yaml.ScalarNode):
+                    errors.append(SpecError(_mark(display, k_node), "mapping keys must be plain scalars"))
+                    continue
+                key = scalar(k_node)
                 if not isinstance(key, (str, int, float, bool)):
                     errors.append(SpecError(_mark(display, k_node), "mapping keys must be plain scalars"))
                     continue
@@ -128,12 +163,36 @@ def load_yaml(path: Path, display: str | None = None, text: str | None = None) -
             return out
         if isinstance(n, yaml.SequenceNode):
             return [build(v, path + (i,)) for i, v in enumerate(n.value)]
-        return constructor.construct_object(n, deep=True)
+        return scalar(n)
 
     data = build(node, ())
     if errors:
         raise SpecErrors(errors)
     return Doc(display, data, positions, key_positions)
+
+
+def _error_pos(display: str, text: str, e: yaml.YAMLError) -> Pos:
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    if mark is not None:
+        return Pos(display, mark.line + 1, mark.column + 1)
+    offset = getattr(e, "position", None)  # ReaderError: a character YAML does not allow
+    if isinstance(offset, int):
+        before = text[:offset]
+        return Pos(display, before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1)
+    return Pos(display, 1, 1)
+
+
+def _error_text(e: yaml.YAMLError) -> str:
+    if isinstance(e, yaml.reader.ReaderError):
+        ch = e.character
+        code = ord(ch) if isinstance(ch, str) else ch
+        return f"character {code:#04x} is not allowed in YAML (a NUL or control character)"
+    problem = str(getattr(e, "problem", "") or "")
+    if problem.startswith("could not determine a constructor for the tag"):
+        return "unknown YAML tag " + problem.rsplit(" ", 1)[-1] + " (specs use plain YAML: no tags)"
+    parts = [getattr(e, "context", None), getattr(e, "problem", None)]
+    msg = " ".join(str(x) for x in parts if x)
+    return msg or str(e).splitlines()[0]
 
 
 def did_you_mean(word: str, choices: list[str] | set[str]) -> str:

@@ -40,6 +40,7 @@ class StatCache:
         self._entries: dict[str, tuple[int, int, int, str, int]] | None = None
         self._dirty: dict[str, tuple[int, int, int, str, int]] = {}
         self.hashed = 0  # files actually read, for tests and benchmarks
+        self.flush_error: str | None = None  # why the last flush failed (disk full, read-only)
 
     def _connect(self) -> sqlite3.Connection:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,11 +105,19 @@ class StatCache:
             self._dirty[key] = (-1, -1, -1, "", 0)
 
     def flush(self) -> None:
-        """Write new entries in one transaction."""
+        """Write new entries in one transaction. The table only saves work: when it cannot be
+        written (disk full, read-only store) the entries are dropped and flush_error says why."""
         with self._lock:
             dirty, self._dirty = self._dirty, {}
         if not dirty:
             return
+        try:
+            self._write(dirty)
+            self.flush_error = None
+        except (sqlite3.Error, OSError) as e:
+            self.flush_error = str(e)
+
+    def _write(self, dirty: dict[str, tuple[int, int, int, str, int]]) -> None:
         con = self._connect()
         try:
             with con:

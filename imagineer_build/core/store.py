@@ -83,8 +83,12 @@ class LocalStore:
         self.blobs = self.root / "blobs"
         self.actions = self.root / "actions"
         self.tmp = self.root / "tmp"
-        for d in (self.blobs, self.actions, self.tmp, self.root / "last"):
-            d.mkdir(parents=True, exist_ok=True)
+        try:
+            for d in (self.blobs, self.actions, self.tmp, self.root / "last"):
+                d.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot use {self.root} as the store: {e.strerror or e}"
+                             + (f" ({e.filename})" if e.filename and str(e.filename) != str(self.root) else "")) from None
         self._blobs_str = str(self.blobs)
         self.stat = StatCache(self.root / "stat.sqlite")
         self._memo_local = threading.local()
@@ -286,7 +290,10 @@ class LocalStore:
     def build_lock(self, what: str, wait: bool = True, on_wait=None):
         """One build at a time per store; the holder's pid and command are written in the lock file."""
         path = self.root / "build.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise StoreError(f"cannot lock the store {self.root}: {e.strerror or e}") from None
         held = False
         try:
             try:

@@ -26,7 +26,7 @@ class DatasetKind(MediaKind):
 
     def files(self, config: DatasetConfig) -> list[FileInput]:
         if config.concepts.taxonomy:
-            return [FileInput(config.concepts.taxonomy, ("concepts", "taxonomy"))]
+            return [FileInput(config.concepts.taxonomy, ("concepts", "taxonomy"), want="file")]
         return []
 
     def check(self, config: DatasetConfig, settings: dict[str, Any]):

@@ -31,14 +31,16 @@ class Term:
 
 def load_taxonomy(path: Path | None = None, text: str | None = None) -> dict[str, Any]:
     """Parse a YAML or JSON taxonomy file (the shipped one when no path is given)."""
-    import yaml
+    from ...core.spec import SpecErrors, load_yaml, read_text
 
     path = path or DEFAULT_TAXONOMY
-    raw = text if text is not None else path.read_text(encoding="utf-8")
     try:
-        data = json.loads(raw) if path.suffix.lower() == ".json" else yaml.safe_load(raw)
-    except (ValueError, yaml.YAMLError) as e:
-        raise TaxonomyError(f"{path}: cannot parse: {e}") from None
+        raw = text if text is not None else read_text(path, path.name, what="taxonomy")
+        data = json.loads(raw) if path.suffix.lower() == ".json" else load_yaml(path, path.name, raw).data
+    except SpecErrors as e:
+        raise TaxonomyError(str(e.errors[0])) from None
+    except ValueError as e:
+        raise TaxonomyError(f"{path.name}: cannot parse: {e}") from None
     if not isinstance(data, dict):
         raise TaxonomyError(f"{path}: expected a mapping of category → list of terms")
     return data

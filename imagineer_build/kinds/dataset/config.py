@@ -25,9 +25,9 @@ class IncludeConfig(KindConfig):
 
 class BucketConfig(KindConfig):
     enabled: bool = Field(True, description="aspect-ratio buckets; off: every image is a square crop")
-    step: int = Field(64, ge=8, description="bucket sides are multiples of this")
-    min_side: int | None = Field(None, ge=8, description="smallest bucket side (default: 256, or resolution/2 if smaller)")
-    max_side: int | None = Field(None, ge=8, description="largest bucket side (default: 1024, or 2 x resolution if larger)")
+    step: int = Field(64, ge=8, le=1024, description="bucket sides are multiples of this")
+    min_side: int | None = Field(None, ge=8, le=16384, description="smallest bucket side (default: 256, or resolution/2 if smaller)")
+    max_side: int | None = Field(None, ge=8, le=16384, description="largest bucket side (default: 1024, or 2 x resolution if larger)")
 
     def sides(self, resolution: int) -> tuple[int, int]:
         """(min_side, max_side) with the defaults worked out for this resolution."""
@@ -49,7 +49,7 @@ class ConceptConfig(KindConfig):
     taxonomy: str | None = Field(None, description="project YAML/JSON file: category → terms (default: shipped)")
     custom: dict[str, list[str]] = Field(default_factory=dict,
                                          description="extra categories → terms, merged over the taxonomy")
-    top: int = Field(20, ge=1, description="how many top concepts metadata.json lists")
+    top: int = Field(20, ge=1, le=10_000, description="how many top concepts metadata.json lists")
 
 
 class DatasetConfig(KindConfig):
@@ -59,18 +59,18 @@ class DatasetConfig(KindConfig):
     include: IncludeConfig = Field(default_factory=IncludeConfig)
     require_caption: bool = Field(True, description="leave out (and list) images without a caption")
     min_size: tuple[int, int] | None = Field(None, description="minimum [width, height]")
-    limit: int | None = Field(None, ge=1, description="at most this many images, a seeded sample")
-    seed: int = Field(0, description="seed for the sample and tag shuffling")
+    limit: int | None = Field(None, ge=1, le=100_000_000, description="at most this many images, a seeded sample")
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="seed for the sample and tag shuffling")
     trigger: str | None = Field(None, description="trigger word put in captions ({trigger})")
     caption: str = Field("{trigger}, {caption}",
                          description="caption template: {trigger} {caption} {tags} {tags:N} {shot} {name}")
     shuffle_tags: bool = Field(False, description="shuffle comma-separated caption parts (seeded)")
-    keep_tokens: int = Field(1, ge=0, description="leading caption parts never shuffled")
+    keep_tokens: int = Field(1, ge=0, le=1000, description="leading caption parts never shuffled")
     caption_dropout: float = Field(0.0, ge=0, le=1, description="caption dropout rate passed on to training")
-    max_caption_length: int = Field(400, ge=10, description="captions are cut (with a warning) above this many characters")
+    max_caption_length: int = Field(400, ge=10, le=1_000_000, description="captions are cut (with a warning) above this many characters")
     format: Literal["kohya", "flat", "imagefolder", "ai-toolkit"] = Field("kohya", description="layout written")
-    repeats: int | None = Field(None, ge=1, description="kohya repeats (default: from the dataset size)")
-    resolution: int = Field(512, ge=64, description="training side length the bucket plan is for")
+    repeats: int | None = Field(None, ge=1, le=100_000, description="kohya repeats (default: from the dataset size)")
+    resolution: int = Field(512, ge=64, le=8192, description="training side length the bucket plan is for")
     buckets: BucketConfig = Field(default_factory=BucketConfig)
     shots: ShotConfig = Field(default_factory=ShotConfig)
     concepts: ConceptConfig = Field(default_factory=ConceptConfig)

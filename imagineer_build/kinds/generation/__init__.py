@@ -36,13 +36,13 @@ class GenerationKind(MediaKind):
     def files(self, config: GenerationConfig) -> list[FileInput]:
         out = []
         if config.template is not None:
-            out.append(FileInput(config.template, ("template",)))
+            out.append(FileInput(config.template, ("template",), want="file"))
         for i, lo in enumerate(config.loras):
             if lo.path is not None:
-                out.append(FileInput(lo.path, ("loras", i, "path")))
+                out.append(FileInput(lo.path, ("loras", i, "path"), want="file"))
         for name, spec in config.variations.values.items():
             if isinstance(spec, str):
-                out.append(FileInput(spec, ("variations", name)))
+                out.append(FileInput(spec, ("variations", name), want="file"))
         return out
 
     def settings_files(self, config: GenerationConfig, settings: dict[str, Any]) -> list[FileInput]:

@@ -35,8 +35,8 @@ class VariationsConfig(KindConfig):
         default_factory=dict, description="name → list of values, or a project YAML file holding the list")
     mode: Literal["combinatorial", "random"] = Field(
         "combinatorial", description="combinatorial: every combination; random: `limit` drawn combinations per row")
-    limit: int | None = Field(None, ge=1, description="at most this many combinations per row")
-    seed: int = Field(0, description="seed of the random draw (mode: random)")
+    limit: int | None = Field(None, ge=1, le=1_000_000, description="at most this many combinations per row")
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="seed of the random draw (mode: random)")
 
     @model_validator(mode="before")
     @classmethod
@@ -73,7 +73,7 @@ class GenerationConfig(KindConfig):
     steps: int = Field(25, ge=1, le=500)
     guidance: float = Field(8.0, ge=0.0, le=50.0, description="classifier-free guidance scale (CFG)")
     scheduler: SchedulerName = Field("dpmpp", description="sampler: dpmpp (DPM++ 2M) | dpmpp_karras | euler | euler_a | ddim | pndm | heun | unipc")
-    seed: int = Field(0, description="base seed; each image's seed derives from it and its row (or a `seed` column)")
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="base seed; each image's seed derives from it and its row (or a `seed` column)")
     images_per_prompt: int = Field(1, ge=1, le=64)
     batch_size: int = Field(4, ge=1, le=64, description="images per inference call (does not change any image)")
 
@@ -81,6 +81,6 @@ class GenerationConfig(KindConfig):
     @classmethod
     def _size(cls, v: tuple[int, int]) -> tuple[int, int]:
         for side in v:
-            if side < 8 or side % 8:
-                raise ValueError(f"size sides must be positive multiples of 8, got {v[0]}x{v[1]}")
+            if side < 8 or side % 8 or side > 8192:
+                raise ValueError(f"size sides must be multiples of 8 from 8 to 8192, got {v[0]}x{v[1]}")
         return v

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 ASSEMBLED = ("base", "theme", "style")  # placed by position unless the template places them
+MAX_BYTES = 64 << 20  # a CSV template this large is a mistake (or /dev/zero), not a deck
 
 
 class TemplateError(ValueError):
@@ -20,10 +21,12 @@ class TemplateError(ValueError):
 
 def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     """Columns and rows of a UTF-8 CSV (BOM tolerated, quoted commas kept, blank lines skipped)."""
+    from ...core.spec import SpecErrors, read_text
+
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise TemplateError(f"{path.name}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        text = read_text(path, path.name, MAX_BYTES, "CSV template").removeprefix("\ufeff")
+    except SpecErrors as e:
+        raise TemplateError(str(e.errors[0])) from None
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)

@@ -7,8 +7,6 @@ import random
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ...core.hashing import digest_json
 from .config import VariationsConfig
 
@@ -21,13 +19,12 @@ def load_values(name: str, spec: list[Any] | str, root: Path) -> list[str]:
     """A variation's values: the list itself, or a YAML file holding a list (or {name: list})."""
     if isinstance(spec, list):
         return [_text(name, v) for v in spec]
-    path = root / spec
+    from ...core.spec import SpecErrors, load_yaml
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise VariationError(f"variation {name}: cannot read {spec}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise VariationError(f"variation {name}: {spec} is not valid YAML: {e}") from None
+        data = load_yaml(root / spec, spec).data
+    except SpecErrors as e:
+        raise VariationError(f"variation {name}: {e.errors[0]}") from None
     if isinstance(data, dict):
         if name in data:
             data = data[name]

@@ -25,7 +25,7 @@ class LabelsKind(MediaKind):
         return [Ref(config.of, ("of",))]
 
     def files(self, config: LabelsConfig) -> list[FileInput]:
-        return [FileInput(config.overrides, ("overrides",))] if config.overrides else []
+        return [FileInput(config.overrides, ("overrides",), want="file")] if config.overrides else []
 
     def check(self, config: LabelsConfig, settings: dict[str, Any]):
         return check(config, settings)

@@ -37,16 +37,17 @@ class OverridesError(ValueError):
 
 def load_overrides(path: Path, shown: str) -> dict[str, OverrideEntry]:
     """Parse and validate the file; any problem names the file and the entry."""
-    import yaml
+    from ...core.spec import SpecErrors, load_yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise OverridesError(f"overrides {shown}: {e}") from None
-    if data is None:
+        doc = load_yaml(path, shown)
+    except SpecErrors as e:
+        raise OverridesError(f"overrides {e.errors[0]}") from None
+    data = doc.data
+    if data in (None, {}):
         return {}
     if not isinstance(data, dict):
-        raise OverridesError(f"overrides {shown}: expected a mapping of image digest or file name → edits, "
+        raise OverridesError(f"overrides {doc.pos(())}: expected a mapping of image digest or file name → edits, "
                              f"got {type(data).__name__}")
     out: dict[str, OverrideEntry] = {}
     for key, value in data.items():
@@ -55,8 +56,10 @@ def load_overrides(path: Path, shown: str) -> dict[str, OverrideEntry]:
         try:
             out[str(key)] = OverrideEntry.model_validate(value)
         except ValidationError as e:
+            x = e.errors()[0]
+            where = doc.pos((key, *x["loc"])) if x["loc"] else doc.pos((key,))
             errs = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'entry'}: {x['msg']}" for x in e.errors())
-            raise OverridesError(f"overrides {shown}: entry {key!r}: {errs}") from None
+            raise OverridesError(f"overrides {where}: entry {str(key)[:60]!r}: {errs}") from None
     return out
 
 

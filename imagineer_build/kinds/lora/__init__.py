@@ -23,6 +23,7 @@ class LoraKind(MediaKind):
     resources = {"gpu": 1}
     key_includes_name = True  # the weights file is NAME.safetensors
     settings_in_key = ("threads",)  # CPU training arithmetic depends on torch's thread count
+    default_only = {"backend_commands": dict[str, str | list[str]]}  # trainer command per backend
 
     def resources_for(self, config: LoraConfig) -> dict[str, int]:
         if config.backend is not None and config.backend.dry_run:

@@ -19,6 +19,8 @@ class SourceConfig(KindConfig):
         "crawl a web site and download its images with their captions (frozen until the config "
         "changes or `imagineer build --refresh TARGET`)"))
     sidecar_ext: str | None = Field(".txt", description="caption file extension; null to ignore sidecars")
+    follow_links: bool = Field(False, description=(
+        "dir: follow symbolic links that lead out of the folder (by default they are skipped and reported)"))
     filter: FilterConfig = Field(default_factory=FilterConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     decode: DecodeConfig = Field(default_factory=DecodeConfig)
@@ -58,7 +60,7 @@ class SourceKind(MediaKind):
 
     def files(self, config: SourceConfig) -> list[FileInput]:
         if config.dir is not None:
-            return [FileInput(config.dir, ("dir",))]
+            return [FileInput(config.dir, ("dir",), want="dir", follow_links=config.follow_links)]
         return []
 
     def build(self, ctx: BuildContext) -> Artifact:

@@ -14,7 +14,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp")
 
 class FilterConfig(KindConfig):
     min_size: tuple[int, int] = Field((100, 100), description="minimum [width, height] in pixels")
-    max_aspect: float = Field(10.0, gt=0, description="longest side / shortest side, at most")
+    max_aspect: float = Field(10.0, gt=0, le=1000, description="longest side / shortest side, at most")
     formats: list[Literal["jpeg", "png", "webp", "gif", "bmp", "tiff"]] = Field(
         default_factory=lambda: ["jpeg", "png", "webp", "gif", "bmp"],
         description="decoded formats kept (sniffed from the bytes, not the file name)",
@@ -28,8 +28,8 @@ class DedupConfig(KindConfig):
 
 
 class DecodeConfig(KindConfig):
-    max_pixels: int = Field(64_000_000, gt=0, description="decompression-bomb guard")
-    max_bytes: int = Field(50_000_000, gt=0, description="largest file accepted")
+    max_pixels: int = Field(64_000_000, gt=0, le=1 << 40, description="decompression-bomb guard")
+    max_bytes: int = Field(50_000_000, gt=0, le=1 << 40, description="largest file accepted")
     animated: Literal["first", "skip"] = Field("first", description="animated images: keep (first frame) or skip")
 
     def limits(self) -> DecodeLimits:

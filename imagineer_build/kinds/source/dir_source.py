@@ -42,8 +42,11 @@ def build_dir(ctx: BuildContext) -> Artifact:
         if sidecar_ext:
             side = posixpath.splitext(it.id)[0] + sidecar_ext
             if side in entries:
-                text = listing.abspath(side).read_text(encoding="utf-8", errors="replace").strip()
-                if text:
+                text, problem = read_sidecar(listing.abspath(side))
+                if problem:
+                    ignored.append({"path": side, "reason": problem})
+                    ctx.log(f"skipped caption {side}: {problem}", "warning")
+                elif text:
                     captions.append({"text": text, "origin": "sidecar"})
         info = it.info
         images.append(AlbumImage(
@@ -59,3 +62,14 @@ def build_dir(ctx: BuildContext) -> Artifact:
     album = Album(images, {"skipped": sel.skipped + ignored, "filtered": sel.filtered,
                            "duplicates": sel.duplicates})
     return Artifact(files=files, meta=album.meta(), facts=album.facts())
+
+
+def read_sidecar(path) -> tuple[str | None, str | None]:
+    """(caption, None) or (None, why the sidecar was skipped)."""
+    from ...core.files import read_regular
+    from ...media.text import MAX_CAPTION_BYTES, caption_text
+
+    try:
+        return caption_text(read_regular(path, MAX_CAPTION_BYTES))
+    except OSError as e:
+        return None, f"caption unreadable: {e.strerror or e}"
