@@ -75,6 +75,7 @@ def test_inputs_outside_the_project_with_one_base_name_stay_distinct(project, tm
     for d, color in ((a, (200, 0, 0)), (b, (0, 200, 0))):
         d.mkdir(parents=True)
         Image.new("RGB", (128, 128), color).save(d / "x.png")
+    project.write("imagineer.yaml", f"cache: cache\nout: out\nallow_paths: [{tmp_path}]\n")
     project.spec(f"""
         sources:
           one: {{dir: {a}}}

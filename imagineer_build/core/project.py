@@ -49,6 +49,9 @@ class Settings(BaseModel):
     defaults: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-section default settings, e.g. defaults: {loras: {rank: 8}}"
     )
+    allow_paths: list[str] = Field(default_factory=list, description=(
+        "folders outside the project that specs, models, `cache:` and `out:` may name (e.g. a photo "
+        "library or a models folder); anything else outside the project is refused"))
     threads: int = Field(2, ge=1, le=1024, description=(
         "torch CPU threads for model work. CPU results depend on the thread count, so it is part of "
         "the keys of model targets; the default is the same on every machine (2), not its core count"))
@@ -145,6 +148,7 @@ class _Loader:
         self.overrides = overrides
         self.errors: list[SpecError] = []
         self.kinds = load_kinds()
+        self.allowed: list[str] = []  # imagineer.yaml allow_paths, resolved
 
     def err(self, pos: Pos | None, msg: str, notes: list[str] | None = None) -> None:
         self.errors.append(SpecError(pos, msg, notes or []))
@@ -269,10 +273,18 @@ class _Loader:
         t.files = t.kind.files(t.config) + t.kind.settings_files(t.config, settings)
         for fi in t.files:
             problem = file_problem(self.root / fi.path, fi.want)
+            if problem is None and not self._inside(self.root / fi.path):
+                problem = ("is outside the project (or links out of it); list the folder under `allow_paths:` "
+                           "in imagineer.yaml to read it")
             if problem:
                 where = t.doc.pos(t.path + tuple(fi.spec_path))
                 self.err(where, f"{fi.path or repr(fi.path)}: {problem}" + (
                     f" (relative to {self.root})" if problem.startswith("no such") else ""))
+
+    def _inside(self, path: Path) -> bool:
+        """Inside the project or an allowed folder, once every link is resolved."""
+        real = os.path.realpath(path)
+        return any(real == r or real.startswith(r.rstrip("/") + "/") for r in [str(self.root), *self.allowed])
 
     def _spec_files(self) -> list[Path]:
         """specs/*.yaml; a missing or empty specs/ is an error (reported alone: it is often the
@@ -295,6 +307,7 @@ class _Loader:
         return ok
 
     def _check_folders(self, settings: Settings, sdoc: Doc) -> None:
+        self.allowed = [os.path.realpath(self.root / os.path.expanduser(p)) for p in settings.allow_paths]
         for name in ("cache", "out"):
             value = getattr(settings, name)
             path = self.root / value
@@ -304,6 +317,9 @@ class _Loader:
                 self.err(sdoc.pos((name,)), f"{name}: must name a folder")
             elif path.exists() and not path.is_dir():
                 self.err(sdoc.pos((name,)), f"{name}: {value} exists and is not a folder")
+            elif not self._inside(path):
+                self.err(sdoc.pos((name,)), f"{name}: {value} is outside the project; list it under "
+                                            "`allow_paths:` to use it")
 
     def _check_defaults(self, settings: Settings, sdoc: Doc) -> None:
         """defaults: {section: {key: value}}: every section a kind's, every key a setting of that
