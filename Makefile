@@ -1,5 +1,5 @@
 # The two commands: `make demo` builds the example project end to end; `make test` runs the tests.
-.PHONY: demo test test-fast setup bench lint lock upgrade-deps ci-demo
+.PHONY: demo demo-people test test-fast setup bench lint lock upgrade-deps ci-demo
 
 # Where pip and uv find the CPU build of torch (this machine keeps it on disk).
 TORCH_WHEELS ?= /opt/wheels
@@ -14,6 +14,11 @@ demo: setup
 	.venv/bin/imagineer schema --out imagineer.schema.json
 	.venv/bin/imagineer build
 	@echo "outputs: $(CURDIR)/out/"
+
+demo-people: setup
+	.venv/bin/python examples/people/make_photos.py
+	cd examples/people && ../../.venv/bin/imagineer build
+	@echo "outputs: $(CURDIR)/examples/people/out/"
 
 test: setup
 	.venv/bin/python -m pytest -q

@@ -22,7 +22,10 @@ class DatasetKind(MediaKind):
     resources = {"cpu": 1}
 
     def refs(self, config: DatasetConfig) -> list[Ref]:
-        return [Ref(name, ("from", i)) for i, name in enumerate(config.from_)]
+        refs = [Ref(name, ("from", i)) for i, name in enumerate(config.from_)]
+        if config.shots.faces is not None:
+            refs.append(Ref(config.shots.faces, ("shots", "faces")))
+        return refs
 
     def files(self, config: DatasetConfig) -> list[FileInput]:
         if config.concepts.taxonomy:
@@ -47,6 +50,9 @@ class DatasetKind(MediaKind):
             problems.append((("resolution",), f"resolution {config.resolution} is below buckets.step {b.step}"))
         if config.shots.far >= config.shots.close:
             problems.append((("shots", "far"), f"far ({config.shots.far}) must be below close ({config.shots.close})"))
+        for key in ("faces", "person"):
+            if getattr(config.shots, key) is not None and not config.shots.detect:
+                problems.append((("shots", key), f"shots.{key} needs shots.detect (it is off)"))
         if config.trigger is not None and not config.trigger.strip():
             problems.append((("trigger",), "trigger is empty; leave it out instead"))
         return problems

@@ -43,6 +43,44 @@ def load_terms(ctx: BuildContext, cfg: DatasetConfig) -> list[concepts.Term]:
     return concepts.compile_terms(taxonomy, c.taxonomy or "default taxonomy")
 
 
+def face_shots(ctx: BuildContext, cfg: DatasetConfig, kept: list[select.Candidate]) -> dict[str, dict[str, Any]]:
+    """digest → shot record for images with real face boxes: their own (through a faces target
+    or a person source), else those of the faces target `shots.faces` names."""
+    named: dict[str, dict[str, Any]] = {}
+    if cfg.shots.faces is not None:
+        from ...media.album import Album
+
+        view = ctx.upstream[cfg.shots.faces]
+        if "faces" not in view.meta:
+            raise DatasetError(f"shots.faces: {cfg.shots.faces!r} is not a faces target")
+        named = {im.digest: im.extra for im in Album.from_meta(view.meta).images if "faces" in im.extra}
+    out = {}
+    for c in kept:
+        faces, detector = c.faces, c.face_detector
+        if c.face is None and faces is None and c.digest in named:
+            faces, detector = named[c.digest]["faces"], named[c.digest].get("face_detector")
+        rec = shots.from_faces(c.width, c.height, face=c.face, faces=faces, detector=detector,
+                               person=cfg.shots.person, close=cfg.shots.close, far=cfg.shots.far)
+        if rec is not None:
+            out[c.digest] = rec
+    return out
+
+
+def shots_file(kept: list[select.Candidate], entries: list[DatasetEntry], shot_of: dict[str, dict[str, Any]],
+               cfg: DatasetConfig) -> dict[str, Any]:
+    """shots.json: per image the shot, the face-to-image ratio, the box and the detector."""
+    rows = []
+    for c, e in zip(kept, entries, strict=True):
+        info = shot_of.get(c.digest, {})
+        row = {"image": e.image, "source": c.ref, "shot": e.shot, "ratio": info.get("share"), "box": info.get("box"),
+               "detector": info.get("detector", shots.detector_name()), "confidence": info.get("confidence")}
+        for k in ("person", "face", "reason"):
+            if info.get(k):
+                row[k] = info[k]
+        rows.append(row)
+    return {"close": cfg.shots.close, "far": cfg.shots.far, "images": rows}
+
+
 def build_dataset(ctx: BuildContext) -> Artifact:
     cfg: DatasetConfig = ctx.config
     upstreams = load_upstreams(ctx, cfg)
@@ -57,10 +95,12 @@ def build_dataset(ctx: BuildContext) -> Artifact:
 
     shot_of: dict[str, dict[str, Any]] = {}
     if cfg.shots.detect and kept:
+        shot_of = face_shots(ctx, cfg, kept)
+        rest = [c for c in kept if c.digest not in shot_of]
         detections = shots.detect_all(
-            ctx.memo(SHOT_MEMO), [(c.digest, c.blob) for c in kept], jobs=ctx.jobs,
-            progress=lambda d, t: ctx.progress(d, t, "faces detected"), check_cancelled=ctx.check_cancelled)
-        for c in kept:
+            ctx.memo(SHOT_MEMO), [(c.digest, c.blob) for c in rest], jobs=ctx.jobs,
+            progress=lambda d, t: ctx.progress(d, t, "faces detected"), check_cancelled=ctx.check_cancelled) if rest else {}
+        for c in rest:
             shot_of[c.digest] = shots.shot_info(detections[c.digest], cfg.shots.close, cfg.shots.far)
             if "error" in shot_of[c.digest]:
                 ctx.log(f"face detection failed for {c.ref}: {shot_of[c.digest]['error']}", "warning")
@@ -122,7 +162,7 @@ def build_dataset(ctx: BuildContext) -> Artifact:
                    "duplicates": len(duplicates),
                    "by_source": {name: sum(1 for c in kept if c.source == name) for name in cfg.from_}},
         "shots": shot_dist,
-        "shot_detector": shots.detector_name() if cfg.shots.detect else None,
+        "shot_detector": shot_detector(cfg, shot_of),
         "concepts": concept_summary,
         "captions": {**report.caption_stats([e.caption for e in entries]), "truncated": truncated},
         "buckets": {"resolution": cfg.resolution, "plan": used, "counts": bucket_counts},
@@ -138,6 +178,9 @@ def build_dataset(ctx: BuildContext) -> Artifact:
     files: dict[str, str] = dict(lay.images)
     for rel, data in lay.texts.items():
         files[rel] = ctx.put_bytes(data)
+    if any("detector" in info for info in shot_of.values()):  # real face boxes decided some shots
+        doc = shots_file(kept, entries, shot_of, cfg)
+        files["shots.json"] = ctx.put_bytes(json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n")
     files["metadata.json"] = ctx.put_bytes(json.dumps(summary, indent=2, ensure_ascii=False).encode() + b"\n")
     if cfg.contact_sheet and entries:
         from ...media.contact import contact_sheet
@@ -154,3 +197,14 @@ def build_dataset(ctx: BuildContext) -> Artifact:
     meta["report"]["top_concepts"] = concept_summary["top"]
     facts = {"images": len(entries), "excluded": len(excluded), "warnings": len(warns)}
     return Artifact(files=files, meta=meta, facts=facts)
+
+
+def shot_detector(cfg: DatasetConfig, shot_of: dict[str, dict[str, Any]]) -> str | None:
+    """What decided the shots: the cascade, or the face detector(s) with the cascade as fallback."""
+    if not cfg.shots.detect:
+        return None
+    real = sorted({info["detector"] for info in shot_of.values() if info.get("detector")})
+    if not real:
+        return shots.detector_name()
+    fallback = any("detector" not in info for info in shot_of.values())
+    return " + ".join(real + ([shots.detector_name() + " (fallback)"] if fallback else []))

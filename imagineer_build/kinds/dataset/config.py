@@ -43,6 +43,10 @@ class ShotConfig(KindConfig):
     folders: bool = Field(False, description="one layout folder per shot type")
     prefix: dict[Shot, str] = Field(default_factory=dict,
                                     description="text put before the caption per shot type, e.g. {close: close-up}")
+    faces: str | None = Field(None, description=(
+        "a faces target: its face boxes (dlib) decide the shots of the images it scanned; images that "
+        "come through a faces target or a person source use theirs anyway; others fall back to Haar"))
+    person: str | None = Field(None, description="whose face decides the shot when a photo has several (default: the largest)")
 
 
 class ConceptConfig(KindConfig):

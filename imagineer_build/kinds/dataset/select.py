@@ -31,6 +31,9 @@ class Candidate:
     label_error: str | None = None
     labeler: str | None = None
     overridden: bool = False
+    face: dict[str, Any] | None = None  # a person source's record of whose face this image is about
+    faces: list[dict[str, Any]] | None = None  # a faces target's boxes for this image
+    face_detector: str | None = None
 
     @property
     def ref(self) -> str:
@@ -67,6 +70,7 @@ def merge(upstreams: list[tuple[str, Any, Any]], locate) -> tuple[list[Candidate
                 label_error=lab.error if lab else None,
                 labeler=lab.labeler if lab else None,
                 overridden=bool(lab and lab.overridden),
+                face=im.extra.get("face"), faces=im.extra.get("faces"), face_detector=im.extra.get("face_detector"),
             )
             seen[im.digest] = cand
             out.append(cand)

@@ -8,6 +8,9 @@ scaled to DETECT_SIDE (speed); boxes are reported in the original image's pixels
 
 Detection is memoised per (image digest, detector, DETECT_VERSION); the close/far thresholds
 are applied afterwards, so changing them re-classifies without re-detecting.
+
+Images that come with real face boxes (dlib, from a faces target or a person source) are
+classified from those instead (`from_faces`); the cascade is only the fallback.
 """
 
 from __future__ import annotations
@@ -172,3 +175,39 @@ def _record(memo, keys, out, digest, det, done, total, progress, check_cancelled
     if check_cancelled:
         check_cancelled()
     return done
+
+
+UNTRUSTED_BOXES = ("low-score", "nobody")  # likely not a face, or not one anybody cares about
+
+
+def from_faces(width: int, height: int, *, face: dict[str, Any] | None, faces: list[dict[str, Any]] | None,
+               detector: str | None, person: str | None, close: float, far: float) -> dict[str, Any] | None:
+    """The shot record from real face boxes: a person source's chosen `face`, else the largest
+    box of a faces target's `faces` (that person's, when `person` is given). None when the image
+    carries no face boxes, so the cascade decides."""
+    if face is not None:
+        if person is not None and face.get("person") != person:
+            return _unknown(face.get("detector"), 1, f"the face recorded for this image is {face.get('person')}'s, not {person}'s")
+        chosen, detector, count = face, face.get("detector"), 1
+    elif faces is not None:
+        pool = [f for f in faces if f.get("status") not in UNTRUSTED_BOXES]
+        if person is not None:
+            pool = [f for f in pool if f.get("person") == person]
+        if not pool:
+            return _unknown(detector, len(faces), f"no face of {person}" if person else "no face found")
+        chosen, count = max(pool, key=lambda f: (f["box"][2] * f["box"][3], f["id"])), len(pool)
+    else:
+        return None
+    x, y, w, h = chosen["box"]
+    share = (w * h) / (width * height)
+    shot, conf = classify(share, close, far)
+    info = {"shot": shot, "confidence": conf, "share": round(share, 4), "box": chosen["box"], "faces": count,
+            "detector": detector, "face": chosen["id"]}
+    if chosen.get("person"):
+        info["person"] = chosen["person"]
+    return info
+
+
+def _unknown(detector: str | None, faces: int, reason: str) -> dict[str, Any]:
+    return {"shot": "unknown", "confidence": None, "share": None, "box": None, "faces": faces,
+            "detector": detector, "reason": reason}

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
 from ...core.artifact import Artifact, ArtifactView
-from ...core.kind import BuildContext, FileInput, KindConfig, Tolerance
+from ...core.kind import BuildContext, FileInput, KindConfig, Ref, Tolerance
 from .. import MediaKind
 from .config import DecodeConfig, DedupConfig, FilterConfig
 from .scrape_config import ScrapeConfig
@@ -18,6 +18,10 @@ class SourceConfig(KindConfig):
     scrape: ScrapeConfig | None = Field(None, description=(
         "crawl a web site and download its images with their captions (frozen until the config "
         "changes or `imagineer build --refresh TARGET`)"))
+    faces: str | None = Field(None, description="a faces target: an album of the photos where `person` appears")
+    person: str | None = Field(None, description="faces: the person's name, as the faces target's people file gives it")
+    crop: Literal["none", "head", "upper-body"] = Field(
+        "none", description="faces: cut each photo around the person's face (head, upper-body) or keep it whole")
     sidecar_ext: str | None = Field(".txt", description="caption file extension; null to ignore sidecars")
     follow_links: bool = Field(False, description=(
         "dir: follow symbolic links that lead out of the folder (by default they are skipped and reported)"))
@@ -26,7 +30,8 @@ class SourceConfig(KindConfig):
     decode: DecodeConfig = Field(default_factory=DecodeConfig)
 
 
-VARIANTS = ("dir", "scrape")
+VARIANTS = ("dir", "scrape", "faces")
+ALBUM_ONLY = ("sidecar_ext", "filter", "dedup", "decode")  # settings a faces source does not use
 
 
 class SourceKind(MediaKind):
@@ -38,11 +43,21 @@ class SourceKind(MediaKind):
     def resources_for(self, config: SourceConfig) -> dict[str, int]:
         return {"net": 1} if config.scrape is not None else {"cpu": 1}
 
+    def refs(self, config: SourceConfig) -> list[Ref]:
+        return [Ref(config.faces, ("faces",))] if config.faces is not None else []
+
     def check(self, config: SourceConfig, settings: dict[str, Any]):
         given = [v for v in VARIANTS if getattr(config, v) is not None]
         if len(given) != 1:
             return [((), f"a source needs exactly one of: {', '.join(VARIANTS)} (got {', '.join(given) or 'none'})")]
-        return []
+        if config.faces is None:
+            return [((key,), f"{key} is for a faces source (faces: TARGET, person: NAME)")
+                    for key in ("person", "crop") if key in config.model_fields_set]
+        problems = [((key,), f"{key} does not apply to a faces source: it passes on the faces target's photos")
+                    for key in ALBUM_ONLY if key in config.model_fields_set]
+        if config.person is None or not config.person.strip():
+            problems.append(((), "a faces source needs person: NAME (a name from the faces target's people file)"))
+        return problems
 
     def needs(self, config: SourceConfig) -> list[tuple[str, str, str]]:
         if config.scrape is None:
@@ -64,6 +79,10 @@ class SourceKind(MediaKind):
         return []
 
     def build(self, ctx: BuildContext) -> Artifact:
+        if ctx.config.faces is not None:
+            from .person import build_person
+
+            return build_person(ctx)
         if ctx.config.scrape is not None:
             from .scrape import build_scrape
 
