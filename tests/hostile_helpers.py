@@ -66,6 +66,8 @@ CSV = "value,suit\nace,spades\n2,hearts\n"
 
 def make_project(root: Path) -> Path:
     """The project above, with three tiny images and their sidecars."""
+    import random
+
     from PIL import Image
 
     (root / "specs").mkdir(parents=True)
@@ -73,8 +75,9 @@ def make_project(root: Path) -> Path:
     (root / "specs" / "main.yaml").write_text(SPEC)
     photos = root / "data" / "photos"
     photos.mkdir(parents=True)
-    for i, name in enumerate("abc"):
-        Image.new("RGB", (32, 32), (40 * i, 100, 200)).save(photos / f"{name}.png")
+    rng = random.Random(7)
+    for name in "abc":  # noise: three images no perceptual hash calls duplicates
+        Image.frombytes("RGB", (32, 32), rng.randbytes(32 * 32 * 3)).save(photos / f"{name}.png")
         (photos / f"{name}.txt").write_text(f"a picture {name}")
     (root / "data" / "deck.csv").write_text(CSV)
     (root / "labels").mkdir()

@@ -32,6 +32,15 @@ def read_regular(path: str | os.PathLike, max_bytes: int) -> bytes:
         os.close(fd)
 
 
+def is_regular(path: str | os.PathLike) -> bool:
+    """A regular file (through links); False for anything else, including names the OS
+    refuses (too long, NUL) that Path.is_file() would raise on."""
+    try:
+        return stat_mod.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 def file_type(mode: int) -> str:
     for test, name in ((stat_mod.S_ISDIR, "a folder"), (stat_mod.S_ISFIFO, "a named pipe"),
                        (stat_mod.S_ISCHR, "a character device"), (stat_mod.S_ISBLK, "a block device"),
@@ -76,7 +85,8 @@ def walk_files(root: Path, suffixes: tuple[str, ...] | None = None,
             except OSError as err:
                 errors[rel] = _link_error(err) if e.is_symlink() else f"unreadable: {os.strerror(err.errno or 0)}"
                 continue
-            if is_link and not follow_links and not _inside(e.path, real_root):
+            special = not (stat_mod.S_ISDIR(target.st_mode) or stat_mod.S_ISREG(target.st_mode))
+            if is_link and not special and not follow_links and not _inside(e.path, real_root):
                 errors[rel] = "link out of the folder: not followed (set follow_links: true to follow it)"
                 continue
             if stat_mod.S_ISDIR(target.st_mode):

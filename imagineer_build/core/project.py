@@ -168,6 +168,8 @@ class _Loader:
                 else:
                     self._check_folders(settings, sdoc)
                     self._check_defaults(settings, sdoc)
+        if self.errors:  # targets cannot be checked against settings that do not load
+            raise SpecErrors(self.errors)
         targets: dict[str, Target] = {}
         for f in self._spec_files():
             doc = self._read(f)
@@ -313,12 +315,13 @@ class _Loader:
             path = self.root / value
             if name == "cache" and os.environ.get("IMAGINEER_CACHE"):
                 continue
+            problem = file_problem(path, "dir")
             if not value.strip():
                 self.err(sdoc.pos((name,)), f"{name}: must name a folder")
-            elif path.exists() and not path.is_dir():
-                self.err(sdoc.pos((name,)), f"{name}: {value} exists and is not a folder")
+            elif problem and problem != "no such file or folder":
+                self.err(sdoc.pos((name,)), f"{name}: {value[:100]} {problem}")
             elif not self._inside(path):
-                self.err(sdoc.pos((name,)), f"{name}: {value} is outside the project; list it under "
+                self.err(sdoc.pos((name,)), f"{name}: {value[:100]} is outside the project; list it under "
                                             "`allow_paths:` to use it")
 
     def _check_defaults(self, settings: Settings, sdoc: Doc) -> None:
@@ -450,11 +453,12 @@ def number_problems(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[A
     beyond 64 bits. Field-specific ranges are the kinds' (pydantic ge/le)."""
     if isinstance(data, bool):
         return []
+    name = f"{path[-1]}: " if path else ""
     if isinstance(data, int):
-        return [] if -INT_LIMIT <= data <= INT_LIMIT else [(path, f"number {str(data)[:30]} is out of range "
-                                                                  "(at most 2**63 - 1)")]
+        return [] if -INT_LIMIT <= data <= INT_LIMIT else [(path, f"{name}number {str(data)[:30]} is out of "
+                                                                  "range (at most 2**63 - 1 in size)")]
     if isinstance(data, float):
-        return [] if math.isfinite(data) else [(path, f"{data} is not a finite number")]
+        return [] if math.isfinite(data) else [(path, f"{name}{data} is not a finite number")]
     out: list[tuple[tuple[Any, ...], str]] = []
     if isinstance(data, dict):
         for k, v in data.items():

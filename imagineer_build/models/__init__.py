@@ -45,7 +45,7 @@ class ModelSpec(BaseModel):
             return None
         p = Path(os.path.expanduser(self.base))
         p = p if p.is_absolute() else project_root / p
-        if p.exists() or self.base.endswith((".safetensors", ".ckpt")) or self.base.startswith((".", "/", "~")):
+        if _exists(p) or self.base.endswith((".safetensors", ".ckpt")) or self.base.startswith((".", "/", "~")):
             return p
         return None
 
@@ -148,3 +148,11 @@ def _hf_cached_commit(repo_id: str, revision: str | None) -> str | None:
         if revision and len(revision) == 40:
             return revision
         return None
+
+
+def _exists(path: Path) -> bool:
+    """Path.exists() that says no for names the OS refuses (too long, NUL) instead of raising."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False

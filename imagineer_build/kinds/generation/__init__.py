@@ -59,6 +59,7 @@ class GenerationKind(MediaKind):
         return {"model": model_identity(resolve_model(name, settings), Path(settings["root"]))}
 
     def check(self, config: GenerationConfig, settings: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+        from ...core.files import is_regular
         from ...models import check_model
         from .expand import check_placeholders
         from .template import TemplateError, read_rows
@@ -79,7 +80,7 @@ class GenerationKind(MediaKind):
             errors.append((("variations",), "mode: random needs a `limit` (combinations drawn per row)"))
         root = Path(settings.get("root", "."))
         for vname, spec in config.variations.values.items():
-            if isinstance(spec, str) and (root / spec).exists():
+            if isinstance(spec, str) and is_regular(root / spec):
                 try:
                     load_values(vname, spec, root)
                 except VariationError as e:
@@ -87,7 +88,7 @@ class GenerationKind(MediaKind):
         columns: list[str] = []
         if config.template is not None:
             path = root / config.template
-            if not path.exists():
+            if not is_regular(path):
                 return errors  # the loader reports the missing file
             try:
                 columns, _ = read_rows(path)
