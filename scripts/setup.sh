@@ -12,7 +12,7 @@ stamp=.venv/.installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q torch==2.13.0
-  .venv/bin/pip install -q -e ".[web,claude,vision,ml,test]"
+  .venv/bin/pip install -q -e ".[web,claude,vision,ml,local-labels,test]"
   touch "$stamp"
 fi
 # Real Chromium for the `render: js` scrapes: Debian's package (Playwright cannot download browsers here).
