@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 TOOL_DEFAULT = "record_image_label"
+REVIEW_TOOL = "record_caption_review"
 
 
 def sha(data: bytes) -> str:
@@ -54,7 +55,9 @@ class FakeAnthropic:
     def script(self, image: bytes, *actions: str) -> None:
         """What to answer for this image, call after call; the last action repeats.
 
-        Actions: ok, ok:RATING, 429, 500, refusal, malformed (bad tool input), text (no tool call).
+        Actions: ok, ok:RATING, 429, 500, refusal, malformed (bad tool input), text (no tool call);
+        for caption reviews also keep (verdict ok). A review answers fix with fixed_caption_for()
+        unless the caption under review already is one.
         """
         self.scripts[sha(image)] = list(actions)
 
@@ -68,6 +71,10 @@ class FakeAnthropic:
     @staticmethod
     def caption_for(image: bytes) -> str:
         return f"fake caption {sha(image)[:8]}"
+
+    @staticmethod
+    def fixed_caption_for(image: bytes) -> str:
+        return f"fixed caption {sha(image)[:8]}"
 
     # ---- answers -------------------------------------------------------------------------
 
@@ -89,6 +96,12 @@ class FakeAnthropic:
         args: dict[str, Any] = {"tags": ["fake", f"id-{h[:6]}"], "nsfw": rating, "confidence": 0.9}
         if not tags_only:
             args["caption"] = f"fake caption {h[:8]}"
+        if tool_name == REVIEW_TOOL:
+            under_review = body["messages"][0]["content"][1]["text"].split(":", 1)[-1].strip()
+            if act == "keep" or under_review == f"fixed caption {h[:8]}":
+                args = {"verdict": "ok"}
+            else:
+                args = {"verdict": "fix", "caption": f"fixed caption {h[:8]}", "reason": "too vague"}
         content: list[dict[str, Any]] = [{"type": "tool_use", "id": f"toolu_{h[:12]}", "name": tool_name,
                                           "input": args}]
         stop = "tool_use"

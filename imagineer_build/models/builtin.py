@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 BUILTIN_VERSION = "1"  # bump when the configs or the seed change: it is part of every key
-BUILTINS = {"tiny-sd": "sd15", "tiny-sdxl": "sdxl"}
+BUILTINS = {"tiny-sd": "sd15", "tiny-sdxl": "sdxl", "tiny-vlm": "vlm", "tiny-tagger": "tagger"}  # vlm.py, tagger.py
 SEED = 20240607
 
 
@@ -29,8 +29,8 @@ def builtin_folder(models_dir: Path, name: str) -> Path:
 
 def ensure_builtin(models_dir: Path, name: str) -> Path:
     """The folder of a builtin diffusion model, building and saving it on first use."""
-    if name not in BUILTINS:
-        raise ValueError(f"unknown builtin model {name!r}; known: {', '.join(sorted(BUILTINS))}")
+    if BUILTINS.get(name) not in ("sd15", "sdxl"):
+        raise ValueError(f"unknown builtin diffusion model {name!r}; known: tiny-sd, tiny-sdxl")
 
     def make(dest: Path) -> None:
         pipe = _build(name, dest.parent / "tokenizer-src")
@@ -43,14 +43,15 @@ def ensure_builtin(models_dir: Path, name: str) -> Path:
     return ensure_folder(builtin_folder(models_dir, name), make)
 
 
-def ensure_folder(folder: Path, make: Callable[[Path], None]) -> Path:
+def ensure_folder(folder: Path, make: Callable[[Path], None], imports: tuple[str, ...] = ()) -> Path:
     """A model folder made once by `make(tmp_folder)`, safe against other threads and processes
-    doing the same: one makes it under a file lock, the others wait and find it ready."""
+    doing the same: one makes it under a file lock, the others wait and find it ready.
+    `imports`: what `make` imports (default: the diffusion libraries), see imports.ensure."""
     if (folder / READY).exists():
         return folder
     from .imports import ensure
 
-    ensure()  # before the lock: a thread importing torch must not hold up another's lock wait
+    ensure(*imports)  # before the lock: a thread importing torch must not hold up another's lock wait
     folder.parent.mkdir(parents=True, exist_ok=True)
     with _file_lock(folder.parent / f".{folder.name}.lock"):
         if (folder / READY).exists():

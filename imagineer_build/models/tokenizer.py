@@ -39,13 +39,17 @@ def bytes_to_unicode() -> dict[int, str]:
     return mapping
 
 
-def learn_merges(words: list[str], count: int) -> list[tuple[str, str]]:
-    """Plain BPE over a word list: repeatedly merge the most frequent adjacent pair."""
+def learn_merges(words: list[str], count: int, end: str = "</w>") -> list[tuple[str, str]]:
+    """Plain BPE over a word list: repeatedly merge the most frequent adjacent pair.
+
+    `end` marks a word's last symbol (CLIP style); byte-level BPE (GPT-2 / Llama 3 style)
+    marks the space before a word instead and passes end="".
+    """
     table = bytes_to_unicode()
     seqs = Counter()
     for w in words:
         chars = [table[b] for b in w.encode("utf-8")]
-        chars[-1] += "</w>"
+        chars[-1] += end
         seqs[tuple(chars)] += 1
     merges: list[tuple[str, str]] = []
     for _ in range(count):
@@ -88,3 +92,15 @@ def write_tokenizer_files(folder: Path, merges_count: int = 400) -> int:
     (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
     (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
     return len(vocab)
+
+
+def byte_level_bpe(merges_count: int = 400) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """(vocab, merges) of a byte-level BPE (words carry their leading space, as in Llama 3's
+    tokenizer) learnt over CORPUS: what the builtin captioning model speaks."""
+    chars = list(bytes_to_unicode().values())
+    merges = learn_merges([" " + w for w in CORPUS.split()], merges_count, end="")
+    vocab_list = list(chars)
+    for a, b in merges:
+        if a + b not in vocab_list:
+            vocab_list.append(a + b)
+    return {t: i for i, t in enumerate(vocab_list)}, merges

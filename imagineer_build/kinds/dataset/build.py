@@ -109,7 +109,10 @@ def build_dataset(ctx: BuildContext) -> Artifact:
     settings = captions.CaptionSettings(
         template=cfg.caption, trigger=cfg.trigger, shuffle=cfg.shuffle_tags, keep_tokens=cfg.keep_tokens,
         seed=cfg.seed, max_length=cfg.max_caption_length, prefixes=dict(cfg.shots.prefix))
-    stems = layouts.unique_stems([(c.digest, c.stem) for c in kept])
+    if cfg.names == "caption":
+        stems = layouts.caption_stems([(c.digest, c.caption) for c in kept])
+    else:
+        stems = layouts.unique_stems([(c.digest, c.stem) for c in kept])
     placed: list[layouts.Placed] = []
     truncated: list[dict[str, Any]] = []
     for c in kept:
@@ -127,7 +130,7 @@ def build_dataset(ctx: BuildContext) -> Artifact:
         layout=cfg.format, trigger=cfg.trigger, name=ctx.target, resolution=cfg.resolution,
         batch_size=rec["batch_size"], repeats=rec["repeats"], shot_folders=cfg.shots.folders and cfg.shots.detect,
         shuffle=cfg.shuffle_tags, keep_tokens=cfg.keep_tokens, caption_dropout=cfg.caption_dropout,
-        bucket={"enabled": b.enabled, "step": b.step, "min_side": lo, "max_side": hi}))
+        bucket={"enabled": b.enabled, "step": b.step, "min_side": lo, "max_side": hi}, names=cfg.names))
 
     per_image_concepts = [concepts.find(terms, " , ".join([c.caption or "", *c.tags])) for c in kept]
     entries = []

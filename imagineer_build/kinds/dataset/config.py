@@ -73,6 +73,9 @@ class DatasetConfig(KindConfig):
     caption_dropout: float = Field(0.0, ge=0, le=1, description="caption dropout rate passed on to training")
     max_caption_length: int = Field(400, ge=10, le=1_000_000, description="captions are cut (with a warning) above this many characters")
     format: Literal["kohya", "flat", "imagefolder", "ai-toolkit"] = Field("kohya", description="layout written")
+    names: Literal["file", "caption"] = Field(
+        "file", description="file names: the source's (file), or the caption slugified and numbered "
+                            "(caption: red-circle-on-blue_0001.png)")
     repeats: int | None = Field(None, ge=1, le=100_000, description="kohya repeats (default: from the dataset size)")
     resolution: int = Field(512, ge=64, le=8192, description="training side length the bucket plan is for")
     buckets: BucketConfig = Field(default_factory=BucketConfig)

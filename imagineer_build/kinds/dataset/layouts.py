@@ -43,6 +43,7 @@ class LayoutSettings:
     keep_tokens: int = 1
     caption_dropout: float = 0.0
     bucket: dict[str, Any] = field(default_factory=dict)  # enabled, step, min_side, max_side
+    names: str = "file"  # caption: the stems are caption slugs, which flat uses too
 
 
 @dataclass
@@ -62,6 +63,29 @@ def unique_stems(names: list[tuple[str, str]]) -> dict[str, str]:
         safe = _safe(stem) or "image"
         out[digest] = f"{safe}-{digest[:8]}" if counts[stem.lower()] > 1 else safe
     return out
+
+
+def caption_stems(captions: list[tuple[str, str | None]], max_chars: int = 60) -> dict[str, str]:
+    """digest → '<caption slug>_0001', numbered per slug in dataset order (names: caption)."""
+    seen: dict[str, int] = {}
+    out = {}
+    for digest, caption in captions:
+        slug = slugify(caption or "", max_chars) or "image"
+        seen[slug] = seen.get(slug, 0) + 1
+        out[digest] = f"{slug}_{seen[slug]:04d}"
+    return out
+
+
+def slugify(text: str, max_chars: int = 60) -> str:
+    """Lowercase ASCII words joined by '-', cut at a word boundary: 'Red circle, on blue!' → red-circle-on-blue."""
+    import re
+    import unicodedata
+
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    if len(slug) > max_chars:
+        slug = slug[:max_chars + 1].rsplit("-", 1)[0] if "-" in slug[:max_chars + 1] else slug[:max_chars]
+    return slug
 
 
 def _safe(name: str) -> str:
@@ -156,7 +180,7 @@ def _flat(items: list[Placed], s: LayoutSettings) -> LayoutFiles:
     out = LayoutFiles()
     width = max(4, len(str(len(items))))
     for n, it in enumerate(items, 1):
-        _pair(out, _folder(s, it.shot), f"image_{n:0{width}d}", it)
+        _pair(out, _folder(s, it.shot), it.stem if s.names == "caption" else f"image_{n:0{width}d}", it)
     return out
 
 

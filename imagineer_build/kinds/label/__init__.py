@@ -1,7 +1,8 @@
 """The `labels` kind: a caption, tags and an NSFW rating for every image of an album.
 
-Labelers (claude, sidecar, template, manual) can be chained; hand edits from an overrides file
-always win. Heavy parts (the anthropic SDK, Pillow resizing) load only inside build().
+Labelers (claude, vlm, tagger, sidecar, template, manual) can be chained; hand edits from an
+overrides file always win; `review:` proposes caption fixes that people approve. Heavy parts
+(the anthropic SDK, transformers, onnxruntime, Pillow resizing) load only inside build().
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ from typing import Any
 from ...core.artifact import Artifact, ArtifactView
 from ...core.kind import BuildContext, FileInput, Ref, Tolerance
 from .. import MediaKind
-from .config import LabelsConfig, check
+from .config import LabelsConfig, check, local_models, resolve
+
+
+def _local_models(config: LabelsConfig, settings: dict[str, Any]) -> dict[str, str]:
+    try:
+        return local_models(resolve(config, settings.get("defaults", {}).get("labels")))
+    except ValueError:  # bad project defaults: check() reports them
+        return {}
 
 
 class LabelsKind(MediaKind):
@@ -24,8 +32,42 @@ class LabelsKind(MediaKind):
     def refs(self, config: LabelsConfig) -> list[Ref]:
         return [Ref(config.of, ("of",))]
 
+    def resources_for(self, config: LabelsConfig) -> dict[str, int]:
+        """`gpu` for local models (it serialises model work: one warm model serves every target),
+        `net` for Claude and the labelers that need no model."""
+        names = set(config.chain_names())
+        local = bool({"vlm", "tagger"} & names) or bool(config.review and config.review.by != "claude")
+        online = "claude" in names or bool(config.review and config.review.by == "claude")
+        out = {"gpu": 1} if local else {}
+        if online or not local:
+            out["net"] = 1
+        return out
+
     def files(self, config: LabelsConfig) -> list[FileInput]:
         return [FileInput(config.overrides, ("overrides",), want="file")] if config.overrides else []
+
+    def settings_files(self, config: LabelsConfig, settings: dict[str, Any]) -> list[FileInput]:
+        """Local model folders: their bytes are in the key."""
+        from ...models import model_file_inputs
+
+        seen: dict[str, FileInput] = {}
+        for name in _local_models(config, settings).values():
+            for f in model_file_inputs(name, settings):
+                seen.setdefault(f.path, f)
+        return list(seen.values())
+
+    def key_extras(self, config: LabelsConfig, settings: dict[str, Any]) -> dict[str, Any]:
+        from pathlib import Path
+
+        from ...models import ModelError, model_identity, resolve_model
+
+        out: dict[str, Any] = {}
+        for role, name in sorted(_local_models(config, settings).items()):
+            try:
+                out[f"{role}_model"] = model_identity(resolve_model(name, settings), Path(settings["root"]))
+            except (ModelError, ValueError):  # check() reports it
+                pass
+        return out
 
     def check(self, config: LabelsConfig, settings: dict[str, Any]):
         return check(config, settings)

@@ -8,7 +8,7 @@ from ...core.artifact import Artifact
 from ...core.kind import BuildContext
 from ...media.album import Album, AlbumImage
 from ...media.labelset import NSFW_DEFAULT_EXCLUDE, Label, LabelSet
-from .config import LabelsConfig, resolve
+from .config import LabelsConfig, local_models, resolve
 from .overrides import apply_overrides, load_overrides
 
 
@@ -29,7 +29,27 @@ def run_labeler(ctx: BuildContext, cfg: LabelsConfig, name: str, images: list[Al
         from .labelers.claude import label_claude
 
         return label_claude(ctx, cfg, images)
+    if name == "vlm":
+        from .labelers.vlm import label_vlm
+
+        return label_vlm(ctx, cfg, images)
+    if name == "tagger":
+        from .labelers.tagger import label_tagger
+
+        return label_tagger(ctx, cfg, images)
     raise ValueError(f"unknown labeler {name!r}")
+
+
+def locate_models(ctx: BuildContext, cfg: LabelsConfig) -> None:
+    """Find every local model the target uses before any work: a model that is not there
+    (an HF id neither cached nor downloadable) stops the target with how to get it."""
+    from ...models import resolve_model
+    from ...models.captioner import locate as locate_vlm
+    from ...models.tagger import locate as locate_tagger
+
+    for role, name in sorted(local_models(cfg).items()):
+        spec = resolve_model(name, ctx.settings)
+        (locate_tagger if role == "tagger" else locate_vlm)(spec, ctx.project_root, ctx.models_dir)
 
 
 def combine(cur: Label | None, new: Label) -> Label:
@@ -68,6 +88,7 @@ def build_labels(ctx: BuildContext) -> Artifact:
     if cfg.overrides:
         entries = load_overrides(ctx.inputs[cfg.overrides].abspath(""), cfg.overrides)
     images = unique_images(album)
+    locate_models(ctx, cfg)
     labels: dict[str, Label] = {}
     errors: dict[str, list[str]] = {}
     counts: dict[str, int] = {}
@@ -107,9 +128,21 @@ def build_labels(ctx: BuildContext) -> Artifact:
                         for d, lab in labels.items() if lab.error]
     for f in report["failed"][:20]:
         ctx.log(f"{f['path']}: {f['error']}", "warning")
+    review = None
+    if cfg.review is not None:
+        from .review import review_labels, summary
+
+        review = review_labels(ctx, cfg, labels, images)
+        report["review"] = summary(review)
+        for d, res in review["results"].items():
+            if "error" in res:
+                ctx.log(f"{by_path[d]}: review failed: {res['error']}", "warning")
     ls = LabelSet(album, labels, report)
     meta = ls.meta()
     s = meta["summary"]
     facts = {"images": len(images), "labelled": s["labelled"], "failed": s["failed"],
              "nsfw": sum(s["nsfw"][r] for r in NSFW_DEFAULT_EXCLUDE)}
+    if review is not None:
+        meta["review"] = review
+        facts["proposals"] = report["review"]["fix"]
     return Artifact(files=dict(view.files), meta=meta, facts=facts)

@@ -42,3 +42,17 @@ def image_block(path: Path, max_side: int) -> dict[str, Any]:
     media_type, data = encode_image(path, max_side)
     return {"type": "image", "source": {"type": "base64", "media_type": media_type,
                                         "data": base64.b64encode(data).decode("ascii")}}
+
+
+def open_rgb(path: Path):
+    """The image's first frame as loaded RGB, transparent parts over white (local models)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.seek(0)
+        if im.mode in ("RGBA", "LA", "P", "PA") or "transparency" in im.info:
+            rgba = im.convert("RGBA")
+            flat = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            flat.alpha_composite(rgba)
+            return flat.convert("RGB")
+        return im.convert("RGB")

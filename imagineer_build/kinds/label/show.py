@@ -12,6 +12,11 @@ def describe(view: ArtifactView, limit: int = 50) -> str:
     lines = [f"{len(ls.album.images)} images, {s['labelled']} labelled, {s['failed']} failed",
              "nsfw: " + ", ".join(f"{r} {n}" for r, n in s["nsfw"].items()),
              "top tags: " + (", ".join(f"{t} ({n})" for t, n in s["top_tags"][:10]) or "none")]
+    review = view.meta.get("review")
+    if review:
+        r = ls.report.get("review", {})
+        lines.append(f"review by {review['by']}: {r.get('ok', 0)} ok, {r.get('fix', 0)} proposed fixes, "
+                     f"{r.get('failed', 0)} failed (imagineer labels review TARGET)")
     for im in ls.album.images[:limit]:
         lab = ls.labels.get(im.digest)
         if lab is None:
