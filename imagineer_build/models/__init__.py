@@ -20,8 +20,10 @@ class ModelSpec(BaseModel):
     """One entry of imagineer.yaml `models:`."""
 
     model_config = ConfigDict(extra="forbid")
-    base: str = Field(description="HF id (org/name), local diffusers folder, .safetensors/.ckpt file, or builtin:tiny-sd")
-    arch: Literal["sd15", "sdxl"] = "sd15"
+    base: str = Field(description="HF id (org/name), local diffusers or transformers folder, .safetensors/.ckpt "
+                                  "file, or builtin:tiny-sd | tiny-sdxl | tiny-clip")
+    arch: Literal["sd15", "sdxl", "clip"] = Field(
+        "sd15", description="sd15 | sdxl: a diffusion model; clip: a CLIP scorer (scores targets)")
     revision: str | None = Field(None, description="HF revision (branch, tag or commit)")
     variant: str | None = Field(None, description="HF weight variant, e.g. fp16")
     dtype: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
@@ -51,15 +53,22 @@ def resolve_model(name: str, settings: dict[str, Any]) -> ModelSpec:
     """The ModelSpec for a model name used in a spec (a key of `models:`, or a base string)."""
     models = settings.get("models") or {}
     if name in models:
-        return ModelSpec.model_validate(models[name])
+        spec = ModelSpec.model_validate(models[name])
+        if spec.builtin in BUILTINS and "arch" not in spec.model_fields_set:
+            spec = spec.model_copy(update={"arch": BUILTINS[spec.builtin]})  # a builtin knows its arch
+        return spec
     if name.startswith(BUILTIN_PREFIX):
         return ModelSpec(base=name, arch=BUILTINS.get(name[len(BUILTIN_PREFIX):], "sd15"))
     known = ", ".join(sorted(models)) or "none"
     raise ModelError(f"unknown model {name!r}: add it under `models:` in imagineer.yaml (defined: {known})")
 
 
-def check_model(name: str, settings: dict[str, Any]) -> str | None:
-    """A problem with a model reference, for spec validation; None when fine."""
+DIFFUSION_ARCHS = ("sd15", "sdxl")
+
+
+def check_model(name: str, settings: dict[str, Any], archs: tuple[str, ...] = DIFFUSION_ARCHS) -> str | None:
+    """A problem with a model reference, for spec validation; None when fine. `archs`: what
+    the target can use (diffusion kinds: sd15/sdxl; scores: clip)."""
     try:
         spec = resolve_model(name, settings)
     except (ModelError, ValueError) as e:
@@ -68,6 +77,9 @@ def check_model(name: str, settings: dict[str, Any]) -> str | None:
         return f"unknown builtin model {spec.base!r}; known: " + ", ".join(BUILTIN_PREFIX + b for b in BUILTINS)
     if spec.builtin and BUILTINS[spec.builtin] != spec.arch:
         return f"{spec.base} is an {BUILTINS[spec.builtin]} model, but arch says {spec.arch}"
+    if spec.arch not in archs:
+        return (f"model {name!r} is a {spec.arch} model; this target needs {' or '.join(archs)} "
+                "(set `arch:` on the model in imagineer.yaml)")
     return None
 
 

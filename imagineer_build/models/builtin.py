@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 BUILTIN_VERSION = "1"  # bump when the configs or the seed change: it is part of every key
-BUILTINS = {"tiny-sd": "sd15", "tiny-sdxl": "sdxl"}
+BUILTINS = {"tiny-sd": "sd15", "tiny-sdxl": "sdxl", "tiny-clip": "clip"}  # tiny-clip: models/clip.py
 SEED = 20240607
 
 
@@ -29,8 +29,8 @@ def builtin_folder(models_dir: Path, name: str) -> Path:
 
 def ensure_builtin(models_dir: Path, name: str) -> Path:
     """The folder of a builtin diffusion model, building and saving it on first use."""
-    if name not in BUILTINS:
-        raise ValueError(f"unknown builtin model {name!r}; known: {', '.join(sorted(BUILTINS))}")
+    if BUILTINS.get(name) not in ("sd15", "sdxl"):
+        raise ValueError(f"unknown builtin diffusion model {name!r}; known: tiny-sd, tiny-sdxl")
 
     def make(dest: Path) -> None:
         pipe = _build(name, dest.parent / "tokenizer-src")
