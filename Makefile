@@ -1,5 +1,5 @@
 # The two commands: `make demo` builds the example project end to end; `make test` runs the tests.
-.PHONY: demo demo-people test test-fast setup bench lint lock upgrade-deps ci-demo
+.PHONY: demo demo-people loop-demo test test-fast setup bench lint lock upgrade-deps ci-demo
 
 # Where pip and uv find the CPU build of torch (this machine keeps it on disk).
 TORCH_WHEELS ?= /opt/wheels
@@ -19,6 +19,12 @@ demo-people: setup
 	.venv/bin/python examples/people/make_photos.py
 	cd examples/people && ../../.venv/bin/imagineer build
 	@echo "outputs: $(CURDIR)/examples/people/out/"
+
+# The self-improving loop (examples/loop) on the tiny models: generate, score, select, train, compare.
+loop-demo: setup
+	cd examples/loop && ../../.venv/bin/imagineer build
+	cd examples/loop && ../../.venv/bin/imagineer show round-2-q
+	@echo "outputs: $(CURDIR)/examples/loop/out/"
 
 test: setup
 	.venv/bin/python -m pytest -q

@@ -11,8 +11,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 
 def contact_sheet(items: Sequence[tuple[Path, str]], thumb: int = 160, columns: int = 6,
-                  max_items: int = 120) -> bytes:
-    """PNG bytes: thumbnails (path, caption) in a grid, captions wrapped under each."""
+                  max_items: int = 120, marked: Sequence[bool] = ()) -> bytes:
+    """PNG bytes: thumbnails (path, caption) in a grid, captions wrapped under each; a thumbnail
+    whose `marked` entry is true gets a red frame (e.g. a failed image)."""
     items = list(items)[:max_items]
     font = ImageFont.load_default()
     line_h, lines = 11, 3
@@ -29,6 +30,8 @@ def contact_sheet(items: Sequence[tuple[Path, str]], thumb: int = 160, columns: 
                 sheet.paste(im.convert("RGB"), (x + (thumb - im.width) // 2, y + (thumb - im.height) // 2))
         except Exception:
             draw.rectangle([x, y, x + thumb, y + thumb], outline="red")
+        if i < len(marked) and marked[i]:
+            draw.rectangle([x - 3, y - 3, x + thumb + 2, y + thumb + 2], outline="red", width=3)
         for j, text in enumerate(textwrap.wrap(caption or "", width=thumb // 6)[:lines]):
             draw.text((x, y + thumb + 2 + j * line_h), text, fill="black", font=font)
     out = io.BytesIO()

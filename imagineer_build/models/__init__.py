@@ -28,10 +28,10 @@ class ModelSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     base: str = Field(description="HF id (org/name), local diffusers or transformers folder, .safetensors/.ckpt "
-                                  "file, or builtin:tiny-sd | tiny-sdxl | tiny-vlm | tiny-tagger")
-    arch: Literal["sd15", "sdxl", "vlm", "tagger"] = Field(
+                                  "file, or builtin:tiny-sd | tiny-sdxl | tiny-vlm | tiny-tagger | tiny-clip")
+    arch: Literal["sd15", "sdxl", "vlm", "tagger", "clip"] = Field(
         "sd15", description="sd15 | sdxl: a diffusion model; vlm: a captioning vision-language model; "
-                            "tagger: a WD14-style ONNX tagger (labels targets)")
+                            "tagger: a WD14-style ONNX tagger (labels targets); clip: a CLIP scorer (scores targets)")
     revision: str | None = Field(None, description="HF revision (branch, tag or commit)")
     variant: str | None = Field(None, description="HF weight variant, e.g. fp16")
     dtype: Literal["auto", "fp32", "fp16", "bf16"] = "auto"
@@ -76,7 +76,7 @@ DIFFUSION_ARCHS = ("sd15", "sdxl")
 
 def check_model(name: str, settings: dict[str, Any], archs: tuple[str, ...] = DIFFUSION_ARCHS) -> str | None:
     """A problem with a model reference, for spec validation; None when fine. `archs`: what
-    the target can use (diffusion kinds: sd15/sdxl; labels: vlm or tagger)."""
+    the target can use (diffusion kinds: sd15/sdxl; labels: vlm or tagger; scores: clip)."""
     try:
         spec = resolve_model(name, settings)
     except (ModelError, ValueError) as e:

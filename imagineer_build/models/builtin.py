@@ -16,7 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 BUILTIN_VERSION = "1"  # bump when the configs or the seed change: it is part of every key
-BUILTINS = {"tiny-sd": "sd15", "tiny-sdxl": "sdxl", "tiny-vlm": "vlm", "tiny-tagger": "tagger"}  # vlm.py, tagger.py
+BUILTINS = {"tiny-sd": "sd15", "tiny-sdxl": "sdxl", "tiny-vlm": "vlm", "tiny-tagger": "tagger",
+            "tiny-clip": "clip"}  # vlm.py, tagger.py, clip.py
 SEED = 20240607
 
 

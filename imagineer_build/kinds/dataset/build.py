@@ -20,16 +20,39 @@ class DatasetError(ValueError):
     """A dataset that cannot be built as specified; the message says which input is wrong."""
 
 
-def load_upstreams(ctx: BuildContext, cfg: DatasetConfig) -> list[tuple[str, LabelSet, Any]]:
-    out = []
+def load_upstreams(ctx: BuildContext, cfg: DatasetConfig) -> tuple[list[tuple[str, LabelSet, Any]], list[dict[str, Any]]]:
+    """(target, its labels, its view) per `from` entry, and the images `select:` left out.
+
+    A scores target counts as labels: its own (when it scored a labels target) or none, so the
+    album's captions (a generation's prompts) are used."""
+    out, left_out, scored = [], [], False
     for i, name in enumerate(cfg.from_):
         view = ctx.upstream[name]
         try:
-            out.append((name, LabelSet.from_meta(view.meta), view))
+            labels = LabelSet.from_meta(view.meta) if "labels" in view.meta else None
+            if "scores" in view.meta:
+                labels, left = _selected(view.meta, labels, cfg)
+                left_out += [{**e, "image": f"{name}:{e['image']}"} for e in left]
+                scored = True
+            if labels is None:
+                raise ValueError("no labels")
         except (ValueError, TypeError, KeyError) as e:
-            raise DatasetError(f"from[{i}]: {name!r} is not a labels target ({e}); "
-                               "a dataset reads labels targets (labels: {NAME: {of: SOURCE, ...}})") from None
-    return out
+            raise DatasetError(f"from[{i}]: {name!r} is not a labels target ({e}); a dataset reads labels "
+                               "targets (labels: {NAME: {of: SOURCE, ...}}) or scores targets") from None
+        out.append((name, labels, view))
+    if cfg.select is not None and not scored:
+        raise DatasetError("select: needs a scores target in `from` (scores: {NAME: {of: ALBUM, ...}})")
+    return out, left_out
+
+
+def _selected(meta: dict[str, Any], labels: LabelSet | None, cfg: DatasetConfig) -> tuple[LabelSet, list[dict[str, Any]]]:
+    from ...media.album import Album
+    from ...media.scoreset import ScoreSet, select
+
+    ss = ScoreSet.from_meta(meta)
+    kept, left = select(ss, cfg.select) if cfg.select is not None else (ss.album.images, [])
+    found = labels.labels if labels is not None else {}
+    return LabelSet(Album(kept, ss.album.report), {im.digest: found[im.digest] for im in kept if im.digest in found}), left
 
 
 def load_terms(ctx: BuildContext, cfg: DatasetConfig) -> list[concepts.Term]:
@@ -83,10 +106,11 @@ def shots_file(kept: list[select.Candidate], entries: list[DatasetEntry], shot_o
 
 def build_dataset(ctx: BuildContext) -> Artifact:
     cfg: DatasetConfig = ctx.config
-    upstreams = load_upstreams(ctx, cfg)
+    upstreams, unselected = load_upstreams(ctx, cfg)
     terms = load_terms(ctx, cfg)
     cands, duplicates = select.merge(upstreams, ctx.file)
     kept, excluded = select.choose(cands, cfg)
+    excluded = unselected + excluded
     if not kept:
         reasons = "; ".join(f"{e['image']}: {e['reason']}" for e in excluded[:5])
         raise DatasetError(f"no image is left to train on ({len(cands)} candidates, {len(excluded)} excluded"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_serializer
 
 from ...core.kind import KindConfig
 from ...media.labelset import NSFW_DEFAULT_EXCLUDE, Rating
+from ...media.scoreset import Selection
 
 Shot = Literal["close", "mid", "far", "unknown"]
 
@@ -58,7 +59,10 @@ class ConceptConfig(KindConfig):
 
 class DatasetConfig(KindConfig):
     from_: list[str] = Field(..., alias="from", min_length=1,
-                             description="labels targets; an image in several appears once, labelled by the first")
+                             description="labels (or scores) targets; an image in several appears once, labelled by the first")
+    select: Selection | None = Field(
+        None, description="for the scores targets in `from`: keep only the images this selects, e.g. "
+                          "{verdict: [success], min_adherence: 25, top: 20%}")
     exclude: ExcludeConfig = Field(default_factory=ExcludeConfig)
     include: IncludeConfig = Field(default_factory=IncludeConfig)
     require_caption: bool = Field(True, description="leave out (and list) images without a caption")
@@ -82,3 +86,11 @@ class DatasetConfig(KindConfig):
     shots: ShotConfig = Field(default_factory=ShotConfig)
     concepts: ConceptConfig = Field(default_factory=ConceptConfig)
     contact_sheet: bool = Field(True, description="write contact_sheet.png")
+
+    @model_serializer(mode="wrap")
+    def _keyed(self, handler):
+        """`select` left out of the key while unset: adding it changed no existing target's key."""
+        data = handler(self)
+        if self.select is None:
+            data.pop("select", None)
+        return data

@@ -25,6 +25,10 @@ def run_labeler(ctx: BuildContext, cfg: LabelsConfig, name: str, images: list[Al
         from .labelers.template import label_template
 
         return label_template(images, cfg.template or "", cfg.template_tags)
+    if name == "manifest":
+        from .labelers.manifest import label_manifest
+
+        return label_manifest(images)
     if name == "claude":
         from .labelers.claude import label_claude
 
@@ -84,6 +88,10 @@ def build_labels(ctx: BuildContext) -> Artifact:
         album = Album.from_meta(view.meta)
     except (ValueError, TypeError, KeyError) as e:
         raise ValueError(f"of: {cfg.of} is not an album ({e})") from None
+    files = dict(view.files)
+    selected = None
+    if cfg.select is not None:
+        album, files, selected = select_scored(view, cfg)
     entries = None
     if cfg.overrides:
         entries = load_overrides(ctx.inputs[cfg.overrides].abspath(""), cfg.overrides)
@@ -113,6 +121,8 @@ def build_labels(ctx: BuildContext) -> Artifact:
             lab.error = "; ".join(errors[im.digest])
         labels[im.digest] = lab or Label()
     report: dict[str, Any] = {"labelers": counts}
+    if selected is not None:
+        report["selected"] = selected
     if entries is not None:
         res = apply_overrides(labels, entries, images)
         report["overrides"] = {"file": cfg.overrides, "entries": len(entries), "changed": res.changed,
@@ -145,4 +155,18 @@ def build_labels(ctx: BuildContext) -> Artifact:
     if review is not None:
         meta["review"] = review
         facts["proposals"] = report["review"]["fix"]
-    return Artifact(files=dict(view.files), meta=meta, facts=facts)
+    return Artifact(files=files, meta=meta, facts=facts)
+
+
+def select_scored(view, cfg: LabelsConfig) -> tuple[Album, dict[str, str], dict[str, Any]]:
+    """The album cut down to the images `select:` keeps from a scores target, their files,
+    and what the report says about it (every image left out, with the reason)."""
+    from ...media.scoreset import ScoreSet, select
+
+    try:
+        ss = ScoreSet.from_meta(view.meta)
+    except (ValueError, TypeError, KeyError) as e:
+        raise ValueError(f"select: needs `of` to be a scores target; {cfg.of} is not ({e})") from None
+    kept, left = select(ss, cfg.select)
+    files = {im.path: view.files[im.path] for im in kept}
+    return Album(kept, ss.album.report), files, {"kept": len(kept), "left_out": left}

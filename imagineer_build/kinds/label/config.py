@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_serializer
 
 from ...core.kind import KindConfig
+from ...media.scoreset import Selection
 
-LABELERS = ("claude", "vlm", "tagger", "sidecar", "alt-text", "template", "manual")
-LabelerName = Literal["claude", "vlm", "tagger", "sidecar", "alt-text", "template", "manual"]
+LABELERS = ("claude", "vlm", "tagger", "sidecar", "alt-text", "template", "manual", "manifest")
+LabelerName = Literal["claude", "vlm", "tagger", "sidecar", "alt-text", "template", "manual", "manifest"]
 # alt-text: the sidecar labeler limited to what a web page said about the image, best first
 ALT_TEXT_ORIGINS = ["figcaption", "alt", "jsonld", "title", "meta", "nearby"]
 PresetName = Literal["default", "sd_training", "tags_only"]
@@ -66,7 +67,9 @@ class ReviewConfig(KindConfig):
 
 class LabelsConfig(KindConfig):
     of: str = Field(..., description="the album target to label (a source, a generation, ...)")
-    labeler: LabelerName | None = Field(None, description="one labeler: claude | sidecar | alt-text | template | manual")
+    labeler: LabelerName | None = Field(
+        None, description="one labeler: claude | sidecar | alt-text | template | manual | manifest (a generated "
+                          "image's prompt → caption, its variation values → tags)")
     labelers: list[LabelerName] | None = Field(
         None, description="a chain of labelers tried in order, e.g. [sidecar, claude]")
     chain: Literal["first", "merge"] = Field(
@@ -74,6 +77,9 @@ class LabelsConfig(KindConfig):
                              "merge: every labeler runs, the first caption wins and tags are merged")
     overrides: str | None = Field(
         None, description="project YAML file of hand edits keyed by image digest or file name; they always win")
+    select: Selection | None = Field(
+        None, description="when `of` is a scores target: label only the images it selects, e.g. "
+                          "{verdict: [success], min_adherence: 25, top: 20%}")
     # sidecar
     prefer: list[str] | None = Field(
         None, description="sidecar: caption origins in order of preference, e.g. [sidecar, figcaption, alt]")
@@ -110,6 +116,14 @@ class LabelsConfig(KindConfig):
                              "SDK 2.x (2026-10-21) rejects sampling parameters; remove it")
         return v
 
+    @model_serializer(mode="wrap")
+    def _keyed(self, handler):
+        """`select` left out of the key while unset: adding it changed no existing target's key."""
+        data = handler(self)
+        if self.select is None:
+            data.pop("select", None)
+        return data
+
     def chain_names(self) -> list[str]:
         if self.labelers:
             return list(self.labelers)
@@ -118,7 +132,7 @@ class LabelsConfig(KindConfig):
 
 SECTIONS = ("vlm", "tagger", "review")
 # Keys a project may set under defaults.labels: everything except what names targets and files.
-DEFAULTABLE = tuple(k for k in LabelsConfig.model_fields if k not in ("of", "overrides"))
+DEFAULTABLE = tuple(k for k in LabelsConfig.model_fields if k not in ("of", "overrides", "select"))
 
 
 def resolve(config: LabelsConfig, defaults: dict[str, Any] | None) -> LabelsConfig:
