@@ -124,8 +124,9 @@ def test_png_parameters_chunk_reads_back_with_pillow():
     Image.new("RGB", (16, 8), "red").save(buf, "PNG")
     params = {"prompt": "gothic, Ace of Spades", "negative": "blurry, low quality", "steps": 25,
               "scheduler": "dpmpp", "guidance": 8.0, "seed": 42, "width": 16, "height": 8,
-              "model": "sd15", "model_hash": "0123456789abcdef",
-              "loras": [{"name": "tarot-style", "weight": 0.6, "digest": "a" * 32, "source": "use:tarot-style"}],
+              "model": "sd15", "model_hash": "0123456789abcdef", "model_sha256": "c" * 64,
+              "loras": [{"name": "tarot-style", "weight": 0.6, "digest": "a" * 32, "source": "use:tarot-style",
+                         "webui_hash": "b" * 64}],
               "row": {"suit": "Épées"}}
     png = with_metadata(buf.getvalue(), params)
     im = Image.open(io.BytesIO(png))
@@ -134,7 +135,8 @@ def test_png_parameters_chunk_reads_back_with_pillow():
     assert text.splitlines()[0] == "gothic, Ace of Spades <lora:tarot-style:0.6>"
     assert text.splitlines()[1] == "Negative prompt: blurry, low quality"
     assert "Steps: 25, Sampler: DPM++ 2M, CFG scale: 8, Seed: 42, Size: 16x8" in text
-    assert 'Lora hashes: "tarot-style: aaaaaaaaaaaa"' in text
+    assert 'Model hash: cccccccccc, Model: sd15, Lora hashes: "tarot-style: bbbbbbbbbbbb"' in text
+    assert "Model hash" not in parameters_text({**params, "model_sha256": None})  # not a checkpoint file
     assert json.loads(im.text["imagineer"])["row"] == {"suit": "Épées"}  # non-Latin-1: iTXt
     assert im.getpixel((3, 3)) == (255, 0, 0)
     assert parameters_text({**params, "loras": []}).splitlines()[0] == "gothic, Ace of Spades"

@@ -21,7 +21,7 @@ def _model_name(config: GenerationConfig, settings: dict[str, Any]) -> str | Non
 class GenerationKind(MediaKind):
     name = "generation"
     section = "generations"
-    version = "1"
+    version = "2"  # 2: PNG infotext with the hashes the web UIs resolve
     Config = GenerationConfig
     key_includes_name = True  # its outputs name the target (folders, origins)
     settings_in_key = ("threads",)  # CPU pixels depend on torch's thread count

@@ -14,14 +14,16 @@ from ...media.album import Album, AlbumImage
 from ...media.contact import contact_sheet
 from .pngmeta import with_metadata
 from .render import ImageJob, Rendered, Settings
+from .webui import checkpoint_sha256
 
 
-def image_params(job: ImageJob, s: Settings) -> dict[str, Any]:
+def image_params(job: ImageJob, s: Settings, model_sha256: str | None = None) -> dict[str, Any]:
     """Everything that made one image, as it goes into the PNG, the sidecar and the album."""
     return {
         "prompt": job.prompt, "negative": job.negative, "seed": job.seed, "steps": s.steps,
         "guidance": s.guidance, "scheduler": s.scheduler, "width": s.width, "height": s.height,
         "model": s.model_name, "model_hash": digest_json(s.model_identity), "model_identity": s.model_identity,
+        "model_sha256": model_sha256,
         "loras": [lo.record() for lo in s.stack], "row": job.row, "row_index": job.row_index,
         "variations": job.variations, "copy": job.copy,
     }
@@ -33,13 +35,14 @@ def build_artifact(ctx: BuildContext, jobs: list[ImageJob], s: Settings, rendere
     failed: list[dict[str, Any]] = []
     sheet: list[tuple[Any, str]] = []
     table: list[dict[str, Any]] = []
+    model_sha256 = checkpoint_sha256(ctx, s.model_spec)
     for job in jobs:
         if job.memo_key not in rendered.images:
             failed.append({"path": f"images/{job.stem}.png", "reason": rendered.failed.get(job.memo_key, "not generated"),
                            "prompt": job.prompt, "seed": job.seed})
             continue
         blob, info = rendered.images[job.memo_key]
-        params = image_params(job, s)
+        params = image_params(job, s, model_sha256)
         png = with_metadata(ctx.blob_path(blob).read_bytes(), params)
         digest = ctx.put_bytes(png)
         path = f"images/{job.stem}.png"

@@ -6,14 +6,17 @@ guidance 8.0, DPM-Solver multistep, negative "blurry, low quality".
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
 from ...core.kind import KindConfig
 
 SchedulerName = Literal["dpmpp", "dpmpp_karras", "euler", "euler_a", "ddim", "pndm", "heun", "unipc"]
 RESERVED_VARIATION_KEYS = ("mode", "limit", "seed")
+# An image side: the VAE works in 8-pixel cells. In the JSON Schema too (`multipleOf`), so an
+# editor flags what `imagineer status` does; the validator below words the error.
+Side = Annotated[int, WithJsonSchema({"type": "integer", "minimum": 8, "multipleOf": 8})]
 
 
 class LoraUse(KindConfig):
@@ -69,7 +72,7 @@ class GenerationConfig(KindConfig):
     name: str | None = Field(None, description="file name template, e.g. '{value} of {suit}' (default: the first two columns)")
     model: str | None = Field(None, description="a model of imagineer.yaml `models:` (or defaults: {generations: {model}})")
     loras: list[LoraUse] = Field(default_factory=list, description="LoRA stack, applied together with their weights")
-    size: tuple[int, int] = Field((512, 512), description="[width, height], multiples of 8")
+    size: tuple[Side, Side] = Field((512, 512), description="[width, height], multiples of 8")
     steps: int = Field(25, ge=1, le=500)
     guidance: float = Field(8.0, ge=0.0, le=50.0, description="classifier-free guidance scale (CFG)")
     scheduler: SchedulerName = Field("dpmpp", description="sampler: dpmpp (DPM++ 2M) | dpmpp_karras | euler | euler_a | ddim | pndm | heun | unipc")

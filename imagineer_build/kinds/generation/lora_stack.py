@@ -14,9 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from ...core.kind import BuildContext
+from .webui import lora_webui_hash
 
 SDXL_SIZE_HINT = 150 * 1024 * 1024  # LoRA files above this are usually SDXL ones
 COMPONENTS = ("unet", "text_encoder", "text_encoder_2")
+# kohya key prefixes per component (sd-scripts: lora_te on SD 1.5, lora_te1/lora_te2 on SDXL)
+KOHYA_PREFIXES = {"unet": ("lora_unet_",), "text_encoder": ("lora_te_", "lora_te1_"),
+                  "text_encoder_2": ("lora_te2_",)}
 
 
 class LoraError(ValueError):
@@ -33,15 +37,18 @@ class StackedLora:
     digest: str
     weight: float
     arch: str | None = None  # known for `use:` targets
+    webui_hash: str = ""  # what A1111 / Civitai look the LoRA up by (media/webui_hashes.py)
 
     def key(self) -> list[Any]:
         return [self.digest, self.weight]
 
     def record(self) -> dict[str, Any]:
-        return {"name": self.name, "source": self.source, "digest": self.digest, "weight": self.weight}
+        return {"name": self.name, "source": self.source, "digest": self.digest, "weight": self.weight,
+                "webui_hash": self.webui_hash}
 
 
 def resolve_stack(ctx: BuildContext, loras: list[Any]) -> list[StackedLora]:
+    """A `use:` target's web-UI hash is its kohya file's: that is the file people put in A1111."""
     out: list[StackedLora] = []
     for i, lo in enumerate(loras):
         if lo.use is not None:
@@ -50,12 +57,16 @@ def resolve_stack(ctx: BuildContext, loras: list[Any]) -> list[StackedLora]:
             if not isinstance(meta, dict) or meta.get("file") not in view.files:
                 raise LoraError(f"loras[{i}]: target {lo.use!r} is not a LoRA (its artifact names no LoRA file)")
             rel = meta["file"]
+            shared = meta.get("kohya_file") if meta.get("kohya_file") in view.files else rel
             out.append(StackedLora(lo.use, f"use:{lo.use}", ctx.file(view, rel), view.files[rel], lo.weight,
-                                   meta.get("arch")))
+                                   meta.get("arch"),
+                                   lora_webui_hash(ctx, view.files[shared], ctx.file(view, shared))))
         else:
             listing = ctx.inputs[lo.path]
             digest = listing.entries[""][0]
-            out.append(StackedLora(Path(lo.path).stem, f"path:{lo.path}", listing.abspath(""), digest, lo.weight))
+            path = listing.abspath("")
+            out.append(StackedLora(Path(lo.path).stem, f"path:{lo.path}", path, digest, lo.weight,
+                                   webui_hash=lora_webui_hash(ctx, digest, path)))
     return out
 
 
@@ -70,7 +81,8 @@ def _module_shapes(module) -> tuple[int, int] | None:
 def _parse_key(key: str, kohya_names: dict[str, tuple[str, str]]) -> tuple[str, str, str] | None:
     """(component, module path, 'down'|'up') for the LoRA layouts we can check; None otherwise."""
     for down, up in ((".lora_A.weight", ".lora_B.weight"), (".lora.down.weight", ".lora.up.weight"),
-                     (".lora_down.weight", ".lora_up.weight")):
+                     (".lora_down.weight", ".lora_up.weight"),
+                     (".lora_linear_layer.down.weight", ".lora_linear_layer.up.weight")):
         for suffix, role in ((down, "down"), (up, "up")):
             if key.endswith(suffix):
                 stem = key[: -len(suffix)]
@@ -91,14 +103,19 @@ def check_fit(lora: StackedLora, pipe: Any, model_name: str, model_arch: str) ->
         raise LoraError(f"LoRA {lora.source} was trained for {lora.arch}, but model {model_name!r} is {model_arch}")
     modules: dict[str, dict[str, Any]] = {}
     kohya: dict[str, tuple[str, str]] = {}
-    prefixes = {"unet": "lora_unet_", "text_encoder": "lora_te_", "text_encoder_2": "lora_te2_"}
     for comp in COMPONENTS:
         model = getattr(pipe, comp, None)
         if model is None:
             continue
-        modules[comp] = dict(model.named_modules())
-        for name in modules[comp]:
-            kohya[prefixes[comp] + name.replace(".", "_")] = (comp, name)
+        named = dict(model.named_modules())
+        if comp != "unet" and not hasattr(model, "text_model"):
+            # LoRA files name CLIP modules as transformers 4 does (`text_model.encoder.…`);
+            # transformers 5's CLIPTextModel has no `text_model` level
+            named.update({f"text_model.{n}": m for n, m in list(named.items()) if n})
+        modules[comp] = named
+        for name in named:
+            for prefix in KOHYA_PREFIXES[comp]:
+                kohya[prefix + name.replace(".", "_")] = (comp, name)
     try:
         with safe_open(str(lora.file), "pt") as f:
             shapes = {k: f.get_slice(k).get_shape() for k in f.keys()}

@@ -10,6 +10,8 @@ import struct
 import zlib
 from typing import Any
 
+from ...media.webui_hashes import LORA_HASH_DIGITS, MODEL_HASH_DIGITS
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # Our scheduler names → the sampler names A1111 writes, which other tools parse.
@@ -42,23 +44,42 @@ def add_text(png: bytes, items: dict[str, str]) -> bytes:
 
 
 def parameters_text(p: dict[str, Any]) -> str:
-    """The A1111 infotext: prompt (with <lora:…> tags), negative, then `Key: value` settings."""
+    """The A1111 infotext: prompt (with <lora:…> tags), negative, then `Key: value` settings.
+
+    Hashes are the ones the web UIs look files up by (media/webui_hashes.py): `Model hash` only
+    for a single checkpoint file, `Lora hashes` as `name: hash` pairs matching the prompt's tags.
+    """
     loras = p.get("loras") or []
-    prompt = p["prompt"] + "".join(f" <lora:{lo['name']}:{lo['weight']:g}>" for lo in loras)
-    fields = [
+    prompt = p["prompt"] + "".join(f" <lora:{_alias(lo['name'])}:{lo['weight']:g}>" for lo in loras)
+    fields: list[tuple[str, Any]] = [
         ("Steps", p["steps"]), ("Sampler", SAMPLER_NAMES.get(p["scheduler"], p["scheduler"])),
         ("CFG scale", f"{p['guidance']:g}"), ("Seed", p["seed"]), ("Size", f"{p['width']}x{p['height']}"),
-        ("Model hash", p["model_hash"][:10]), ("Model", p["model"]),
     ]
-    if loras:
-        hashes = ", ".join(f"{lo['name']}: {lo['digest'][:12]}" for lo in loras)
-        fields.append(("Lora hashes", f'"{hashes}"'))
+    if p.get("model_sha256"):
+        fields.append(("Model hash", p["model_sha256"][:MODEL_HASH_DIGITS]))
+    fields.append(("Model", p["model"]))
+    hashes = ", ".join(f"{_alias(lo['name'])}: {lo['webui_hash'][:LORA_HASH_DIGITS]}"
+                       for lo in loras if lo.get("webui_hash"))
+    if hashes:
+        fields.append(("Lora hashes", hashes))
     fields.append(("Version", "imagineer-build"))
     lines = [prompt]
     if p.get("negative"):
         lines.append(f"Negative prompt: {p['negative']}")
-    lines.append(", ".join(f"{k}: {v}" for k, v in fields))
+    lines.append(", ".join(f"{k}: {_quoted(v)}" for k, v in fields))
     return "\n".join(lines)
+
+
+def _alias(name: str) -> str:
+    """A LoRA name as A1111 writes it in tags and hashes: no ':' or ',' (its separators)."""
+    return name.replace(":", "").replace(",", "")
+
+
+def _quoted(value: Any) -> str:
+    """A value that holds a separator (',', ':' or a newline) becomes a JSON string, which is
+    how A1111's infotext keeps such values whole."""
+    text = str(value)
+    return json.dumps(text, ensure_ascii=False) if any(c in text for c in ",:\n") else text
 
 
 def with_metadata(png: bytes, params: dict[str, Any]) -> bytes:

@@ -18,7 +18,7 @@ from .config import LoraConfig
 class LoraKind(MediaKind):
     name = "lora"
     section = "loras"
-    version = "2"  # 2: no timings in training.json, canonical safetensors headers
+    version = "3"  # 3: text-encoder keys with text_model, sshs hashes; 2: canonical safetensors headers
     Config = LoraConfig
     resources = {"gpu": 1}
     key_includes_name = True  # the weights file is NAME.safetensors
@@ -32,7 +32,7 @@ class LoraKind(MediaKind):
 
     def needs(self, config: LoraConfig) -> list[tuple[str, str, str]]:
         if config.backend is not None:
-            return [("safetensors", "ml", "a LoRA target")]
+            return [("safetensors", "ml", "a LoRA target"), ("tomli_w", "ml", "an external trainer's config")]
         return [(m, "ml", "LoRA training") for m in ("torch", "diffusers", "transformers", "peft", "safetensors")]
 
     def refs(self, config: LoraConfig) -> list[Ref]:
@@ -57,8 +57,28 @@ class LoraKind(MediaKind):
             problems.append((("steps",), "give steps or epochs, not both"))
         if config.sample_every and not config.sample_prompts:
             problems.append((("sample_every",), "sample_every needs sample_prompts"))
-        if config.backend is None and config.train_text_encoder is False and config.text_encoder_lr:
+        if config.train_text_encoder is False and config.text_encoder_lr:
             problems.append((("text_encoder_lr",), "text_encoder_lr needs train_text_encoder: true"))
+        if config.backend is not None:
+            problems += self._backend_problems(config, settings)
+        return problems
+
+    def _backend_problems(self, config: LoraConfig, settings: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+        """Settings the external trainer would drop or misread (backend_configs.refusals)."""
+        from .backend_configs import refusals
+
+        be = config.backend
+        try:
+            model_arch = resolve_model(config.model, settings).arch
+        except Exception:
+            model_arch = None  # reported above
+        problems: list[tuple[tuple[Any, ...], str]] = []
+        if be.kind == "kohya" and be.arch is not None and be.arch != model_arch:
+            problems.append((("backend", "arch"), f"sd-scripts trains the model's own arch ({model_arch}); "
+                             "backend.arch chooses ai-toolkit's model family"))
+        arch = (be.arch or model_arch) if be.kind == "ai-toolkit" else model_arch
+        given = config.model_dump(exclude_unset=True)
+        problems += [((field,), why) for field, why in refusals(be.kind, arch, given)]
         return problems
 
     def nondeterminism(self, config: LoraConfig, settings: dict[str, Any]) -> str | None:

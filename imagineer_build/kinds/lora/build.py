@@ -101,7 +101,7 @@ def assemble(ctx: BuildContext, spec: ModelSpec, dataset_digest: str, ts: TrainS
     work = ctx.workdir
     lora_file, kohya_file = f"{name}.safetensors", f"{name}.kohya.safetensors"
     write_diffusers(work / lora_file, ts.arch, result.parts)
-    write_kohya(work / kohya_file, ts.arch, {k: sd for k, (sd, _) in result.parts.items()}, ts.rank,
+    write_kohya(work / kohya_file, name, ts.arch, {k: sd for k, (sd, _) in result.parts.items()}, ts.rank,
                 ts.alpha, {k: v for k, v in info.items() if k not in ("loss_history", "samples")})
     files[lora_file] = ctx.put_file(work / lora_file)
     files[kohya_file] = ctx.put_file(work / kohya_file)

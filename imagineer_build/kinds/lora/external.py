@@ -1,9 +1,10 @@
 """`backend: kohya | ai-toolkit`: the same spec written as another trainer's config and run.
 
 The dataset is laid out the way the trainer reads it (kohya `{repeats}_{name}` folders, or
-one flat folder for ai-toolkit), the config is written (TOML for sd-scripts, a job YAML for
-ai-toolkit), the configured command runs as a subprocess with its output streamed into the
-build's progress and log, and the `.safetensors` it writes is taken into the store.
+one flat folder for ai-toolkit), the config is written (backend_configs.py: TOML for
+sd-scripts, a job YAML for ai-toolkit), the configured command runs as a subprocess with its
+output streamed into the build's progress and log, and the `.safetensors` it writes is taken
+into the store.
 """
 
 from __future__ import annotations
@@ -19,13 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ...core.artifact import Artifact
 from ...core.kind import BuildContext
 from ...models import ModelSpec, model_identity
+from .backend_configs import ai_toolkit_config, kohya_configs, refusals
 from .build import _tail_mean, plan_settings
-from .config import BackendConfig, TrainSettings
+from .config import BackendConfig
 from .data import TrainItem, train_items
 
 PROGRESS_RE = re.compile(r"(\d+)/(\d+)\s*\[")
@@ -36,43 +36,7 @@ class BackendError(Exception):
     pass
 
 
-# ---- TOML (sd-scripts reads it; the standard library only parses TOML) ----------------------
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    return json.dumps(str(v))  # a JSON string is a valid TOML basic string
-
-
-def to_toml(data: dict[str, Any]) -> str:
-    """Flat keys first, then tables and arrays of tables (one level of nesting, what sd-scripts uses)."""
-    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items()
-             if v is not None and not isinstance(v, dict) and not _is_table_list(v)]
-    for k, v in data.items():
-        if isinstance(v, dict):
-            lines += ["", f"[{k}]"] + [f"{kk} = {_toml_value(vv)}" for kk, vv in v.items() if vv is not None]
-        elif _is_table_list(v):
-            for table in v:
-                lines += ["", f"[[{k}]]"]
-                lines += [f"{kk} = {_toml_value(vv)}" for kk, vv in table.items()
-                          if vv is not None and not _is_table_list(vv)]
-                for kk, vv in table.items():
-                    if _is_table_list(vv):
-                        for sub in vv:
-                            lines += ["", f"[[{k}.{kk}]]"]
-                            lines += [f"{a} = {_toml_value(b)}" for a, b in sub.items() if b is not None]
-    return "\n".join(lines) + "\n"
-
-
-def _is_table_list(v: Any) -> bool:
-    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
-
-
-# ---- dataset layout and configs ---------------------------------------------------------------
+# ---- dataset layout ---------------------------------------------------------------------------
 
 def layout_dataset(items: list[TrainItem], root: Path, kind: str, trigger: str | None) -> dict[int, Path]:
     """Copy images + .txt captions: kohya gets one `{repeats}_{name}` folder per repeat count."""
@@ -122,97 +86,6 @@ def _portable(base: str, ctx: BuildContext) -> str:
         return str(path.relative_to(ctx.project_root))
     except ValueError:
         return path.name
-
-
-def kohya_configs(ts: TrainSettings, be: BackendConfig, name: str, base: str, folders: dict[int, Path],
-                  work: Path, mixed: str, where=str) -> dict[str, str]:
-    """{file name: text}: config.toml (train_network.py --config_file), dataset.toml, prompts.txt."""
-    dataset = {
-        "general": {"enable_bucket": True, "caption_extension": ".txt", "shuffle_caption": False},
-        "datasets": [{
-            "resolution": ts.resolution, "batch_size": ts.batch_size,
-            "subsets": [{"image_dir": where(folder), "num_repeats": repeats,
-                         "caption_dropout_rate": ts.caption_dropout, "flip_aug": ts.flip}
-                        for repeats, folder in sorted(folders.items())],
-        }],
-    }
-    args: dict[str, Any] = {
-        "pretrained_model_name_or_path": base, "dataset_config": where(work / "dataset.toml"),
-        "output_dir": where(work / "output"), "output_name": name, "save_model_as": "safetensors",
-        "network_module": "networks.lora", "network_dim": ts.rank, "network_alpha": ts.alpha,
-        "network_dropout": ts.dropout or None, "network_train_unet_only": not ts.train_text_encoder,
-        "learning_rate": ts.lr, "unet_lr": ts.lr,
-        "text_encoder_lr": ts.text_encoder_lr if ts.train_text_encoder else None,
-        "lr_scheduler": ts.scheduler, "lr_warmup_steps": ts.warmup_steps, "max_train_steps": ts.steps,
-        "gradient_accumulation_steps": ts.gradient_accumulation, "seed": ts.seed,
-        "mixed_precision": mixed, "save_precision": "fp16" if mixed == "fp16" else "bf16" if mixed == "bf16" else "float",
-        "save_every_n_steps": ts.save_every, "noise_offset": ts.noise_offset or None,
-        "min_snr_gamma": ts.min_snr_gamma, "clip_skip": ts.clip_skip if ts.arch == "sd15" else None,
-        "v_parameterization": True if ts.prediction_type == "v_prediction" else None,
-        "gradient_checkpointing": ts.gradient_checkpointing or None,
-        "optimizer_type": "AdamW8bit" if ts.optimizer == "adamw8bit" else "AdamW",
-        "max_grad_norm": ts.max_grad_norm, "cache_latents": True, "sdpa": True,
-        "sample_every_n_steps": ts.sample_every if ts.sample_prompts else None,
-        "sample_prompts": where(work / "prompts.txt") if ts.sample_prompts else None,
-        **be.extra,
-    }
-    prompts = "".join(f"{p} --w {ts.resolution} --h {ts.resolution} --d {ts.seed + i} --s {ts.sample_steps} "
-                      f"--l {ts.sample_guidance}\n" for i, p in enumerate(ts.sample_prompts))
-    script = "sdxl_train_network.py" if ts.arch == "sdxl" else "train_network.py"
-    head = f"# sd-scripts: accelerate launch {script} --config_file config.toml (written by imagineer)\n"
-    out = {"config.toml": head + to_toml(args), "dataset.toml": to_toml(dataset)}
-    if ts.sample_prompts:
-        out["prompts.txt"] = prompts
-    return out
-
-
-AI_TOOLKIT_MODELS = {
-    "sdxl": {"is_xl": True},
-    "sd15": {"is_v_pred": False},
-    "flux": {"is_flux": True, "quantize": True},
-    "zimage": {"arch": "zimage"},
-}
-
-
-def ai_toolkit_config(ts: TrainSettings, be: BackendConfig, name: str, base: str, dataset_dir: Path,
-                      work: Path, mixed: str, where=str) -> dict[str, str]:
-    """{file name: text}: job.yaml for ai-toolkit's run.py."""
-    arch = be.arch or ts.arch
-    flow = arch in ("flux", "zimage")
-    process = {
-        "type": "sd_trainer", "training_folder": where(work / "output"), "device": "cuda:0",
-        "network": {"type": "lora", "linear": ts.rank, "linear_alpha": ts.alpha},
-        "save": {"dtype": "float16", "save_every": ts.save_every, "max_step_saves_to_keep": 4},
-        "datasets": [{"folder_path": where(dataset_dir), "caption_ext": "txt",
-                      "caption_dropout_rate": ts.caption_dropout, "shuffle_tokens": False,
-                      "cache_latents_to_disk": True,
-                      "resolution": [ts.resolution] if not flow else [512, 768, 1024]}],
-        "train": {"batch_size": ts.batch_size, "steps": ts.steps,
-                  "gradient_accumulation_steps": ts.gradient_accumulation, "train_unet": True,
-                  "train_text_encoder": ts.train_text_encoder, "gradient_checkpointing": ts.gradient_checkpointing,
-                  "noise_scheduler": "flowmatch" if flow else "ddpm",
-                  "optimizer": "adamw8bit" if ts.optimizer != "adamw" else "adamw", "lr": ts.lr,
-                  "lr_scheduler": ts.scheduler, "dtype": "bf16" if mixed in ("bf16", "no") else mixed,
-                  "min_snr_gamma": ts.min_snr_gamma, "noise_offset": ts.noise_offset or None,
-                  "seed": ts.seed},
-        "model": {"name_or_path": base, **AI_TOOLKIT_MODELS[arch]},
-        "sample": {"sampler": "flowmatch" if flow else "ddpm", "sample_every": ts.sample_every or ts.steps,
-                   "width": ts.resolution, "height": ts.resolution, "prompts": list(ts.sample_prompts),
-                   "seed": ts.seed, "walk_seed": True, "guidance_scale": ts.sample_guidance,
-                   "sample_steps": ts.sample_steps},
-    }
-    _merge(process, be.extra)
-    job = {"job": "extension", "config": {"name": name, "process": [process]},
-           "meta": {"name": name, "version": "1.0", "written_by": "imagineer"}}
-    return {"job.yaml": yaml.safe_dump(job, sort_keys=False)}
-
-
-def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
-    for k, v in extra.items():
-        if isinstance(v, dict) and isinstance(into.get(k), dict):
-            _merge(into[k], v)
-        else:
-            into[k] = v
 
 
 # ---- running it --------------------------------------------------------------------------------
@@ -286,23 +159,26 @@ def build_external(ctx: BuildContext) -> Artifact:
     cfg = ctx.config
     be: BackendConfig = cfg.backend
     spec, view, info, ts = plan_settings(ctx)
+    refused = refusals(be.kind, be.arch or ts.arch if be.kind == "ai-toolkit" else ts.arch, ts.to_dict(),
+                       resolved=True)
+    if refused:  # values from imagineer.yaml defaults or the dataset; the spec's own failed check()
+        raise BackendError(f"{be.kind} cannot train these settings: "
+                           + "; ".join(f"{field}: {why}" for field, why in refused))
     name = ctx.target
     work = ctx.workdir
     items = train_items(ctx, view, info, ts.resolution)
     dataset_dir = work / "dataset"
     folders = layout_dataset(items, dataset_dir, be.kind, info.trigger)
     base = model_path(spec, ctx)
-    mixed = ts.mixed_precision if ts.mixed_precision != "auto" else "bf16"
     make = kohya_configs if be.kind == "kohya" else ai_toolkit_config
     where_data = folders if be.kind == "kohya" else dataset_dir
     config_file = "config.toml" if be.kind == "kohya" else "job.yaml"
     # The trainer runs on absolute paths; the artifact keeps paths relative to the config's
     # folder, so its bytes do not depend on where this build's scratch folder was.
-    for fname, text in make(ts, be, name, base, where_data, work, mixed, str).items():
+    for fname, text in make(ts, be, name, base, where_data, work, str).items():
         (work / fname).write_text(text, encoding="utf-8")
     files: dict[str, str] = {}
-    relative = make(ts, be, name, _portable(base, ctx), where_data, work, mixed,
-                    lambda p: str(p.relative_to(work)))
+    relative = make(ts, be, name, _portable(base, ctx), where_data, work, lambda p: str(p.relative_to(work)))
     for fname, text in relative.items():
         files[f"backend/{fname}"] = ctx.put_bytes(text.encode())
     (work / "output").mkdir(exist_ok=True)
