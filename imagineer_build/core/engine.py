@@ -66,6 +66,8 @@ class Result:
             ev["reason"] = self.reason
         if self.memo:
             ev["memo"] = self.memo
+        if self.run:
+            ev["run"] = self.run
         return ev
 
 
