@@ -340,7 +340,8 @@ class _Loader:
                 if key in extra:
                     annotation = extra[key]
                 elif key in fields:
-                    annotation = Annotated[(fields[key].annotation, *fields[key].metadata)]
+                    f = fields[key]
+                    annotation = Annotated[(f.annotation, *f.metadata)] if f.metadata else f.annotation
                 else:
                     names = sorted(set(fields) | set(extra))
                     self.err(sdoc.key_pos(where), f"defaults.{section}: unknown key {key!r}"
