@@ -16,6 +16,7 @@ from typing import Annotated, Optional
 import typer
 
 from .core.spec import SpecErrors
+from .textfmt import plural
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="imagineer: a make-like build system for image-generation pipelines.",
@@ -25,20 +26,23 @@ ProjectOpt = Annotated[Optional[Path], typer.Option("--project", "-C", help="pro
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output (JSON lines)")]
 
 
-def _fail(msg: str, code: int = 1) -> None:
-    typer.echo(msg, err=True)
-    raise typer.Exit(code)
-
-
 def _load(project: Path | None, sets: list[str] | None = None, targets: list[str] | None = None):
-    """The project, or exit 2 with every spec error."""
+    """The project (SpecErrors reach main(), which prints them and exits 2), with every target
+    named on the command line checked (UserError listing the valid ones)."""
     from .api import open_project
 
-    try:
-        return open_project(project, sets, targets)
-    except SpecErrors as e:
-        n = len(e.errors)
-        _fail(f"{e}\n{n} error{'s' if n != 1 else ''} in the specs; nothing was built.", 2)
+    proj = open_project(project, sets, targets)
+    _known(proj, targets or [])
+    return proj
+
+
+def _known(proj, names: list[str]) -> None:
+    from .api import UserError, unknown_target
+
+    unknown = [n for n in names if n not in proj.targets]
+    if unknown:
+        raise UserError("; ".join(unknown_target(proj, n) for n in unknown[:1])
+                        + (f" (and {len(unknown) - 1} more unknown)" if len(unknown) > 1 else ""))
 
 
 @contextlib.contextmanager
@@ -93,27 +97,22 @@ def build(
     json_out: JsonOpt = False,
 ) -> None:
     """Build targets and everything they need; reuse every cached result."""
+    from .api import UserError
     from .core.engine import BuildError, BuildOptions
-    from .core.store import StoreError
 
     targets = targets or []
     proj = _load(project, sets, targets)
     if not proj.targets:
-        _fail("error: nothing to build: specs/*.yaml declare no targets", 2)
-    unknown_refresh = [r for r in refresh or [] if r not in proj.targets]
-    if unknown_refresh:
-        _fail(f"--refresh: unknown target(s) {', '.join(unknown_refresh)}", 2)
-    try:
-        engine, ui = _engine(proj, json_out)
-    except StoreError as e:
-        _fail(f"error: {e}", 1)
+        raise UserError("nothing to build: specs/*.yaml declare no targets")
+    _known(proj, refresh or [])
+    engine, ui = _engine(proj, json_out)
     try:
         with interruptible(engine.cancelled):
             results = engine.build(BuildOptions(targets, jobs, keep_going, dry_run, set(refresh or []), frozen,
                                                 not no_wait))
-    except (BuildError, StoreError) as e:
+    except BuildError as e:
         ui.close()
-        _fail(f"error: {e}", 1)
+        raise UserError(str(e), 1) from None
     except KeyboardInterrupt:
         ui.close()
         sys.stderr.flush()
@@ -136,13 +135,12 @@ def status(
     json_out: JsonOpt = False,
 ) -> None:
     """Say which targets are fresh or stale, and why."""
-    from .core.engine import BuildError, Engine
+    from .core.engine import Engine
 
-    proj = _load(project)
-    try:
-        results = Engine(proj).status(targets or [])
-    except BuildError as e:
-        _fail(f"error: {e}", 2)
+    proj = _load(project, targets=targets)
+    results = Engine(proj).status(targets or [])
+    if not results and not json_out:
+        typer.echo("no targets: specs/*.yaml declare none", err=True)
     for r in results.values():
         if json_out:
             typer.echo(json.dumps({"target": r.target, "status": r.status, "key": r.key, "reason": r.reason}))
@@ -153,13 +151,10 @@ def status(
 @app.command()
 def explain(target: str, project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
     """Show the inputs of a target's key and what changed since its last build."""
-    from .core.engine import BuildError, Engine
+    from .core.engine import Engine
 
-    proj = _load(project)
-    try:
-        info = Engine(proj).explain(target)
-    except BuildError as e:
-        _fail(f"error: {e}", 2)
+    proj = _load(project, targets=[target])
+    info = Engine(proj).explain(target)
     if json_out:
         typer.echo(json.dumps(info, indent=2))
         return
@@ -177,14 +172,15 @@ def graph(
     project: ProjectOpt = None,
 ) -> None:
     """Print the target graph."""
+    from .api import UserError
     from .core.graph import render_dot, render_mermaid, render_text
 
-    proj = _load(project)
-    kinds = {n: t.kind_name for n, t in proj.targets.items()}
     render = {"text": render_text, "mermaid": render_mermaid, "dot": render_dot}.get(fmt)
     if render is None:
-        _fail("--format must be text, mermaid or dot", 2)
-    typer.echo(render(proj.graph, kinds))
+        raise UserError(f"--format must be text, mermaid or dot, not {fmt!r}")
+    proj = _load(project)
+    kinds = {n: t.kind_name for n, t in proj.targets.items()}
+    typer.echo(render(proj.graph, kinds) if proj.targets else "no targets: specs/*.yaml declare none")
 
 
 @app.command()
@@ -204,12 +200,17 @@ def schema(
 
 
 @app.command()
-def show(target: str, project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
+def show(
+    target: str,
+    every: Annotated[bool, typer.Option("--all", help="list every image and entry (default: the first 50 of each list)")] = False,
+    project: ProjectOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
     """Print a built target's artifact: what it holds and its report."""
     from .api import build_record, last_artifact
     from .ui import format_run
 
-    proj = _load(project)
+    proj = _load(project, targets=[target])
     view = last_artifact(proj, target)
     rec = build_record(proj, target)
     run = dict(rec.run, seconds=rec.run.get("seconds", rec.seconds)) if rec and rec.artifact == view.digest else {}
@@ -219,7 +220,7 @@ def show(target: str, project: ProjectOpt = None, json_out: JsonOpt = False) -> 
                                "files": view.files, "run": run}))
     else:
         typer.echo(f"{target} [{proj.targets[target].kind_name}] artifact {digest}")
-        typer.echo(proj.targets[target].kind.describe(view))
+        typer.echo(proj.targets[target].kind.describe(view, None if every else 50).replace("TARGET", target))
         if run:
             typer.echo(f"built on this machine: {format_run(run)}")
 
@@ -231,6 +232,7 @@ def gc(
     project: ProjectOpt = None,
 ) -> None:
     """Remove cached data that neither the lock nor recent builds use."""
+    from .api import UserError
     from .core.lockfile import read_lock
     from .core.store import LocalStore
     from .ui import human_size
@@ -241,31 +243,27 @@ def gc(
     try:
         cap = parse_size(max_size) if max_size else None
     except ValueError:
-        _fail(f"--max-size: expected a size such as 500MB or 5GB, got {max_size!r}", 2)
+        raise UserError(f"--max-size: expected a size such as 500MB or 5GB, got {max_size!r}") from None
     with store.build_lock("imagineer gc"):
         res = store.gc(pinned, keep=keep, max_size=cap)
     typer.echo(f"freed {human_size(res['bytes_freed'])} ({res['bytes_freed']} bytes); "
-               f"dropped {res['records_dropped']} action records")
+               f"dropped {plural(res['records_dropped'], 'action record')}")
 
 
 @app.command()
 def clean(targets: Annotated[Optional[list[str]], typer.Argument()] = None, project: ProjectOpt = None) -> None:  # noqa: UP045
     """Forget cached results (of the named targets, or all); `gc` then frees the space."""
     from .core.outview import remove
-    from .core.spec import did_you_mean
     from .core.store import LocalStore
 
-    proj = _load(project)
-    unknown = [n for n in targets or [] if n not in proj.targets]
-    if unknown:
-        _fail("; ".join(f"unknown target {n!r}{did_you_mean(n, proj.targets)}" for n in unknown), 2)
+    proj = _load(project, targets=targets)
     store = LocalStore(proj.store_root)
     names = targets or list(proj.targets)
     with store.build_lock("imagineer clean"):
         for name in names:
             n = store.forget_target(name)
             remove(proj.out_root / name)
-            typer.echo(f"{name}: forgot {n} result(s)")
+            typer.echo(f"{name}: forgot {plural(n, 'result')}")
 
 
 @app.command()
@@ -276,15 +274,12 @@ def verify(
 ) -> None:
     """Rebuild targets from scratch (in a scratch store, from the lock's upstream artifacts) and
     compare with imagineer.lock: identical, or which files differ and how. Exit 1 on a difference."""
-    from .api import UserError, unknown_target
+    import threading
+
     from .core.verify import verify as run_verify
     from .ui import JsonLines, RichProgress
 
-    proj = _load(project)
-    for name in targets or []:
-        if name not in proj.targets:
-            raise UserError(unknown_target(proj, name))
-    import threading
+    proj = _load(project, targets=targets)
 
     ui = JsonLines(sys.stderr) if json_out else RichProgress(summary=False)
     try:
@@ -323,7 +318,7 @@ def verify_cache(project: ProjectOpt = None) -> None:
         bad = store.verify_all()
     for b in bad:
         typer.echo(f"damaged: {b}")
-    typer.echo(f"{len(bad)} damaged blob(s)")
+    typer.echo(f"{plural(len(bad), 'damaged blob')}")
     if bad:
         raise typer.Exit(1)
 
@@ -355,8 +350,8 @@ def main() -> None:
         typer.echo(f"error: {e}", err=True)
         sys.exit(e.code)
     except SpecErrors as e:
-        n = len(e.errors)
-        typer.echo(f"{e}\n{n} error{'s' if n != 1 else ''} in the specs; nothing was built.", err=True)
+        done = "; nothing was built" if sys.argv[1:2] == ["build"] else ""
+        typer.echo(f"{e}\n{plural(len(e.errors), 'error')} in the specs{done}.", err=True)
         sys.exit(2)
     except LockError as e:
         typer.echo(f"error: {e}", err=True)

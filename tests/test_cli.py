@@ -50,7 +50,7 @@ def test_build_named_target_builds_only_what_it_needs(project, shapes):
     r = project.build("after-shapes", env=ENV)
     assert r.statuses() == {"shapes": "built", "after-shapes": "built"}
     bad = project.build("after-shape", env=ENV)
-    assert bad.code == 1 and "unknown target 'after-shape' (did you mean 'after-shapes'?)" in bad.err
+    assert bad.code == 2 and "unknown target 'after-shape' (did you mean 'after-shapes'?)" in bad.err
 
 
 def test_json_events(project, shapes):

@@ -125,8 +125,9 @@ class Kind:
         config), shown in out/<target>.dry-run/ and never recorded; None: nothing to show."""
         return None
 
-    def describe(self, view: ArtifactView) -> str:
-        """Text for `imagineer show`."""
+    def describe(self, view: ArtifactView, limit: int | None = 50) -> str:
+        """Text for `imagineer show`; lists longer than `limit` are cut with a '… N more' line
+        (None: everything, `show --all`)."""
         import json
 
         return json.dumps({"facts": view.facts, "meta": view.meta}, indent=2)[:20000]

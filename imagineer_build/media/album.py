@@ -57,3 +57,68 @@ class Album:
 
 
 EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "gif": "gif", "bmp": "bmp", "tiff": "tif"}
+
+
+def readable_names(wanted: list[tuple[str, str]]) -> list[str]:
+    """A file name per (wanted name, digest): the wanted one where no other image wants it, else
+    `stem-<digest[:8]>.ext`, so names are readable, collision-free, and independent of order."""
+    import posixpath
+    from collections import Counter
+
+    seen = Counter(name.lower() for name, _ in wanted)
+    out, used = [], set()
+    for name, digest in wanted:
+        stem, ext = posixpath.splitext(name)
+        pick = name if seen[name.lower()] == 1 else f"{stem}-{digest[:8]}{ext}"
+        n = 2
+        while pick.lower() in used:  # the same bytes wanted twice under one name
+            pick, n = f"{stem}-{digest[:8]}-{n}{ext}", n + 1
+        used.add(pick.lower())
+        out.append(pick)
+    return out
+
+
+def manifest_files(album: Album, labels: dict[str, Any] | None = None) -> dict[str, bytes]:
+    """album.jsonl (every record, one per line) and album.csv (one row per image, the columns a
+    spreadsheet filters on) for an out view, so people and other tools see what the store
+    knows: captions and their origins, URLs, tags, ratings, seeds and variation values."""
+    import csv
+    import io
+    import json
+
+    labels = labels or {}
+    lines, rows, columns = [], [], ["file", "width", "height", "format", "caption", "origin"]
+    for im in album.images:
+        rec = im.to_dict()
+        lab = labels.get(im.digest)
+        if lab:
+            rec["label"] = lab
+        lines.append(json.dumps(rec, sort_keys=True, ensure_ascii=False))
+        row = {"file": im.path, "width": im.width, "height": im.height, "format": im.format,
+               "caption": (lab or {}).get("caption") or im.caption or "", "origin": im.origin}
+        if lab:
+            row.update({"tags": ", ".join(lab.get("tags") or []), "nsfw": lab.get("nsfw") or "",
+                        "labeler": lab.get("labeler") or ""})
+        for k, v in _flat(im.extra).items():
+            row[k] = v
+        for k in row:
+            if k not in columns:
+                columns.append(k)
+        rows.append(row)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return {"album.jsonl": ("\n".join(lines) + "\n").encode("utf-8") if lines else b"",
+            "album.csv": buf.getvalue().encode("utf-8")}
+
+
+def _flat(extra: dict[str, Any]) -> dict[str, Any]:
+    """Scalar extras as columns; nested mappings (a CSV row, variations) one level deep."""
+    out: dict[str, Any] = {}
+    for k, v in extra.items():
+        if isinstance(v, dict):
+            out.update({kk: vv for kk, vv in v.items() if not isinstance(vv, (dict, list))})
+        elif not isinstance(v, list):
+            out[k] = v
+    return out

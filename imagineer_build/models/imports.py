@@ -8,6 +8,7 @@ the first time at once can see a half-initialised module ("cannot import name
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 
 _lock = threading.Lock()
@@ -28,6 +29,10 @@ def ensure(*specs: str) -> None:
     specs = specs or DIFFUSION
     if all(s in _done for s in specs):
         return
+    # transformers prints advisories while it imports (e.g. "`CLIPImageProcessor` requires
+    # torchvision … falling back"): our progress events say what happens and real problems
+    # raise, as after quiet_libraries(). TRANSFORMERS_VERBOSITY=warning shows them again.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     with _lock:
         for spec in specs:
             if spec in _done:

@@ -95,7 +95,7 @@ def load_pipeline(spec: ModelSpec, project_root: Path, models_dir: Path, dtype=N
     cls = pipeline_class(spec.arch)
     kwargs: dict[str, Any] = {}
     if dtype is not None:
-        kwargs["torch_dtype"] = dtype
+        kwargs["dtype"] = dtype
     if spec.arch == "sd15":
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     if spec.builtin:

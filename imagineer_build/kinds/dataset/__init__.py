@@ -62,13 +62,15 @@ class DatasetKind(MediaKind):
 
         return build_dataset(ctx)
 
-    def describe(self, view: ArtifactView) -> str:
+    def describe(self, view: ArtifactView, limit: int | None = 50) -> str:
+        from ...textfmt import lines_cut, pairs
+
         d = view.meta.get("dataset", {})
         r = view.meta.get("report", {})
         counts = r.get("counts", {})
         lines = [f"{counts.get('images', len(d.get('entries', [])))} images, layout {d.get('layout')}, "
                  f"trigger {d.get('trigger')!r}, resolution {d.get('resolution')}",
-                 f"recommended: {d.get('recommended')}"]
+                 f"recommended: {pairs(d.get('recommended'))}"]
         shots = r.get("shots")
         if shots:
             lines.append("shots: " + ", ".join(f"{k} {v}" for k, v in shots["counts"].items()))
@@ -80,7 +82,7 @@ class DatasetKind(MediaKind):
         excluded = r.get("excluded", [])
         if excluded:
             lines.append(f"excluded: {len(excluded)}")
-            lines += [f"  {e['image']}: {e['reason']}" for e in excluded[:20]]
-        for e in d.get("entries", [])[:30]:
-            lines.append(f"  {e['image']}  {e['bucket'][0]}x{e['bucket'][1]}  “{e['caption'][:70]}”")
+            lines += lines_cut([f"  {e['image']}: {e['reason']}" for e in excluded], limit)
+        lines += lines_cut([f"  {e['image']}  {e['bucket'][0]}x{e['bucket'][1]}  “{e['caption'][:70]}”"
+                            for e in d.get("entries", [])], limit)
         return "\n".join(lines)

@@ -112,6 +112,10 @@ def build_dataset(ctx: BuildContext) -> Artifact:
     kept, excluded = select.choose(cands, cfg)
     excluded = unselected + excluded
     if not kept:
+        if not cands:  # nothing came in: the upstream is where the images were lost
+            empty = [name for name, labelset, _ in upstreams if not labelset.album.images] or list(cfg.from_)
+            raise DatasetError(f"no image is left to train on: {', '.join(empty)} hold no images "
+                               f"(imagineer show {empty[0]} says why)")
         reasons = "; ".join(f"{e['image']}: {e['reason']}" for e in excluded[:5])
         raise DatasetError(f"no image is left to train on ({len(cands)} candidates, {len(excluded)} excluded"
                            + (f": {reasons}" if reasons else "") + ")")
@@ -212,7 +216,8 @@ def build_dataset(ctx: BuildContext) -> Artifact:
     if cfg.contact_sheet and entries:
         from ...media.contact import contact_sheet
 
-        items = [(Path(c.blob), (f"[{e.shot}] " if e.shot else "") + e.caption) for c, e in zip(kept, entries, strict=True)]
+        items = [(Path(c.blob), (f"({e.shot} shot) " if e.shot in ("close", "mid", "far") else "") + e.caption)
+                 for c, e in zip(kept, entries, strict=True)]
         files["contact_sheet.png"] = ctx.put_bytes(contact_sheet(items))
     ctx.progress(len(entries), len(entries), "dataset written")
 

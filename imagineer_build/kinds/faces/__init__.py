@@ -38,7 +38,7 @@ class FacesKind(Kind):
 
         return build_faces(ctx)
 
-    def describe(self, view: ArtifactView) -> str:
+    def describe(self, view: ArtifactView, limit: int | None = 50) -> str:
         from .show import describe
 
-        return describe(view)
+        return describe(view, limit=limit)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ...core.artifact import ArtifactView
+from ...textfmt import lines_cut
 
 
-def describe(view: ArtifactView, cluster: int | None = None) -> str:
+def describe(view: ArtifactView, cluster: int | None = None, limit: int | None = 50) -> str:
     m = view.meta.get("faces", {})
     f = view.facts
     report = view.meta.get("report", {})
@@ -30,7 +31,7 @@ def describe(view: ArtifactView, cluster: int | None = None) -> str:
         entries = report.get(section) or []
         if entries:
             lines.append(f"{title}: {len(entries)}")
-            lines += [f"  {_entry(e)}" for e in entries[:20]]
+            lines += lines_cut([f"  {_entry(e)}" for e in entries], limit)
     return "\n".join(lines)
 
 

@@ -21,7 +21,7 @@ def _model_name(config: GenerationConfig, settings: dict[str, Any]) -> str | Non
 class GenerationKind(MediaKind):
     name = "generation"
     section = "generations"
-    version = "2"  # 2: PNG infotext with the hashes the web UIs resolve
+    version = "3"  # 3: album.jsonl beside the images; 2: PNG infotext with the hashes the web UIs resolve
     Config = GenerationConfig
     key_includes_name = True  # its outputs name the target (folders, origins)
     settings_in_key = ("threads",)  # CPU pixels depend on torch's thread count
@@ -125,17 +125,17 @@ class GenerationKind(MediaKind):
             ctx.log(f"generated {rendered.generated} images, {len(jobs) - rendered.generated} from the memo")
         return build_artifact(ctx, jobs, s, rendered)
 
-    def describe(self, view: ArtifactView) -> str:
+    def describe(self, view: ArtifactView, limit: int | None = 50) -> str:
         from ...media.album import Album
+        from ...textfmt import lines_cut, num, plural
 
         album = Album.from_meta(view.meta)
         gen = view.meta.get("generation", {})
-        lines = [f"{len(album.images)} images, model {gen.get('model')}, {gen.get('steps')} steps, "
-                 f"{gen.get('scheduler')}, CFG {gen.get('guidance')}"]
+        lines = [f"{plural(len(album.images), 'image')}, model {gen.get('model')}, {plural(gen.get('steps', 0), 'step')}, "
+                 f"{gen.get('scheduler')}, CFG {num(gen.get('guidance'))}"]
         for lo in gen.get("loras", []):
-            lines.append(f"  LoRA {lo['source']} × {lo['weight']}")
-        for im in album.images[:50]:
-            lines.append(f"  {im.path}  seed {im.extra.get('seed')}  “{(im.caption or '')[:70]}”")
-        for f in album.report.get("failed", []):
-            lines.append(f"  FAILED {f['path']}: {f['reason']}")
+            lines.append(f"  LoRA {lo['source']} × {num(lo['weight'])}")
+        lines += lines_cut([f"  {im.path}  seed {im.extra.get('seed')}  “{(im.caption or '')[:70]}”"
+                            for im in album.images], limit)
+        lines += lines_cut([f"  FAILED {f['path']}: {f['reason']}" for f in album.report.get("failed", [])], limit)
         return "\n".join(lines)

@@ -79,7 +79,7 @@ def render(ctx: BuildContext, jobs: list[ImageJob], s: Settings) -> Rendered:
         if job.memo_key not in images:
             todo.setdefault(job.memo_key, job)
     total = len({j.memo_key for j in jobs})
-    ctx.progress(len(images), total, "images")
+    ctx.progress(len(images), total, "images found in the memo")
     failed: dict[str, str] = {}
     if todo:
         _generate(ctx, list(todo.values()), s, memo, images, failed, total)
@@ -93,27 +93,36 @@ def _generate(ctx: BuildContext, todo: list[ImageJob], s: Settings, memo: Memo,
     from ...models.loading import apply_threads
 
     apply_threads(ctx.settings)
-    with pipeline_cache.lease(s.model_spec, ctx.project_root, ctx.models_dir) as pipe, \
-            using(pipe, s.scheduler), \
-            applied(pipe, s.stack, ctx.workdir, s.model_name, s.model_spec.arch):
-        for start in range(0, len(todo), s.batch_size):
-            ctx.check_cancelled()
-            batch = todo[start:start + s.batch_size]
-            try:
-                results = run_batch(pipe, batch, s)
-            except Exception as e:  # one bad batch: retry its images one by one to find the culprit
-                if len(batch) == 1:
-                    results = [e]
-                else:
-                    results = [run_one(pipe, job, s) for job in batch]
-            for job, res in zip(batch, results, strict=True):
-                if isinstance(res, Exception):
-                    failed[job.memo_key] = f"{type(res).__name__}: {str(res).splitlines()[0][:300] if str(res) else ''}"
-                    ctx.log(f"image {job.stem} failed: {failed[job.memo_key]}", "warning")
-                    continue
-                png, info = res
-                images[job.memo_key] = (memo.put_bytes(job.memo_key, png, info), info)
-            ctx.progress(len(images), total, "images")
+    done = len(images)
+    ctx.progress(done, total, f"loading model {s.model_name}")
+    with pipeline_cache.lease(s.model_spec, ctx.project_root, ctx.models_dir) as pipe, using(pipe, s.scheduler):
+        if s.stack:
+            ctx.progress(done, total, f"loading {len(s.stack)} LoRA{'s' if len(s.stack) > 1 else ''}")
+        with applied(pipe, s.stack, ctx.workdir, s.model_name, s.model_spec.arch):
+            ctx.progress(done, total, "images generated")
+            _batches(ctx, pipe, todo, s, memo, images, failed, total)
+
+
+def _batches(ctx: BuildContext, pipe: Any, todo: list[ImageJob], s: Settings, memo: Memo,
+             images: dict[str, tuple[str, dict[str, Any]]], failed: dict[str, str], total: int) -> None:
+    for start in range(0, len(todo), s.batch_size):
+        ctx.check_cancelled()
+        batch = todo[start:start + s.batch_size]
+        try:
+            results = run_batch(pipe, batch, s)
+        except Exception as e:  # one bad batch: retry its images one by one to find the culprit
+            if len(batch) == 1:
+                results = [e]
+            else:
+                results = [run_one(pipe, job, s) for job in batch]
+        for job, res in zip(batch, results, strict=True):
+            if isinstance(res, Exception):
+                failed[job.memo_key] = f"{type(res).__name__}: {str(res).splitlines()[0][:300] if str(res) else ''}"
+                ctx.log(f"image {job.stem} failed: {failed[job.memo_key]}", "warning")
+                continue
+            png, info = res
+            images[job.memo_key] = (memo.put_bytes(job.memo_key, png, info), info)
+        ctx.progress(len(images), total, "images generated")
 
 
 def run_one(pipe: Any, job: ImageJob, s: Settings):

@@ -25,7 +25,7 @@ def _local_models(config: LabelsConfig, settings: dict[str, Any]) -> dict[str, s
 class LabelsKind(MediaKind):
     name = "labels"
     section = "labels"
-    version = "1"
+    version = "2"  # 2: album.jsonl and album.csv beside the images
     Config = LabelsConfig
     resources = {"net": 1}
 
@@ -86,7 +86,7 @@ class LabelsKind(MediaKind):
 
         return build_labels(ctx)
 
-    def describe(self, view: ArtifactView) -> str:
+    def describe(self, view: ArtifactView, limit: int | None = 50) -> str:
         from .show import describe
 
-        return describe(view)
+        return describe(view, limit)

@@ -6,7 +6,7 @@ from typing import Any
 
 from ...core.artifact import Artifact
 from ...core.kind import BuildContext
-from ...media.album import Album, AlbumImage
+from ...media.album import Album, AlbumImage, manifest_files
 from ...media.labelset import NSFW_DEFAULT_EXCLUDE, Label, LabelSet
 from .config import LabelsConfig, local_models, resolve
 from .overrides import apply_overrides, load_overrides
@@ -155,6 +155,9 @@ def build_labels(ctx: BuildContext) -> Artifact:
     if review is not None:
         meta["review"] = review
         facts["proposals"] = report["review"]["fix"]
+    files = {rel: d for rel, d in files.items() if rel not in ("album.jsonl", "album.csv")}  # the upstream's
+    written = manifest_files(album, {d: lab.to_dict() for d, lab in labels.items()})
+    files.update({rel: ctx.put_bytes(data) for rel, data in written.items()})
     return Artifact(files=files, meta=meta, facts=facts)
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from ...core.artifact import ArtifactView
 from ...media.labelset import LabelSet
+from ...textfmt import lines_cut
 
 
-def describe(view: ArtifactView, limit: int = 50) -> str:
+def describe(view: ArtifactView, limit: int | None = 50) -> str:
+    """Per image: `[labeler]` says where the label came from (a labeler, `/model`, or
+    `edited` for a hand override), then the NSFW rating (`-` when none was given)."""
     ls = LabelSet.from_meta(view.meta)
     s = ls.summary()
     lines = [f"{len(ls.album.images)} images, {s['labelled']} labelled, {s['failed']} failed",
@@ -17,17 +20,17 @@ def describe(view: ArtifactView, limit: int = 50) -> str:
         r = ls.report.get("review", {})
         lines.append(f"review by {review['by']}: {r.get('ok', 0)} ok, {r.get('fix', 0)} proposed fixes, "
                      f"{r.get('failed', 0)} failed (imagineer labels review TARGET)")
-    for im in ls.album.images[:limit]:
+    lines.append("per image: file, [labeler or 'edited' for a hand override], NSFW rating, caption, tags")
+    rows = []
+    for im in ls.album.images:
         lab = ls.labels.get(im.digest)
         if lab is None:
             continue
-        who = (lab.labeler or "-") + (f"/{lab.model}" if lab.model else "") + (" (edited)" if lab.overridden else "")
+        who = "edited" if lab.overridden else (lab.labeler or "none") + (f"/{lab.model}" if lab.model else "")
         if lab.error:
-            lines.append(f"  {im.path}  [{who}] FAILED: {lab.error}")
+            rows.append(f"  {im.path}  [{who}] FAILED: {lab.error}")
         else:
             cap = (lab.caption or "")[:80]
             tags = f"  #{' #'.join(lab.tags[:6])}" if lab.tags else ""
-            lines.append(f"  {im.path}  [{who}] {lab.nsfw or '-'}  “{cap}”{tags}")
-    if len(ls.album.images) > limit:
-        lines.append(f"  ... {len(ls.album.images) - limit} more (imagineer show --json)")
-    return "\n".join(lines)
+            rows.append(f"  {im.path}  [{who}] {lab.nsfw or 'unrated'}  “{cap}”{tags}")
+    return "\n".join(lines + lines_cut(rows, limit))

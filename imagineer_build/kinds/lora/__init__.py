@@ -113,16 +113,19 @@ class LoraKind(MediaKind):
         be = ctx.config.backend.model_copy(update={"dry_run": True})
         return build_external(dataclasses.replace(ctx, config=ctx.config.model_copy(update={"backend": be})))
 
-    def describe(self, view: ArtifactView) -> str:
+    def describe(self, view: ArtifactView, limit: int | None = 50) -> str:
+        from ...textfmt import lines_cut, num, pairs
+
         lora = view.meta.get("lora")
         if not lora:
-            return f"backend dry run: {view.meta.get('backend')}\nfiles: " + ", ".join(sorted(view.files)[:20])
-        lines = [f"{lora.get('file')}  ({lora.get('arch')}, rank {lora.get('rank')}, alpha {lora.get('alpha')})",
+            return (f"backend dry run: {pairs(view.meta.get('backend'))}\nfiles:\n"
+                    + "\n".join(lines_cut([f"  {f}" for f in sorted(view.files)], limit)))
+        lines = [f"{lora.get('file')}  ({lora.get('arch')}, rank {lora.get('rank')}, alpha {num(lora.get('alpha'))})",
                  f"kohya copy: {lora.get('kohya_file')}",
-                 f"steps {lora.get('steps')}, final loss {lora.get('final_loss')}",
-                 f"base model: {lora.get('base_model')}"]
-        for s in lora.get("samples", [])[:20]:
-            lines.append(f"  sample step {s['step']} seed {s['seed']}: {s['file']}  “{s['prompt'][:60]}”")
+                 f"steps {lora.get('steps')}, final loss {num(lora.get('final_loss'))} (mean of the last 10 steps)",
+                 f"base model: {pairs(lora.get('base_model'))}"]
+        lines += lines_cut([f"  sample step {s['step']} seed {s['seed']}: {s['file']}  “{s['prompt'][:60]}”"
+                            for s in lora.get("samples", [])], limit)
         if "backend" in view.meta:
-            lines.append(f"backend: {view.meta['backend']}")
+            lines.append(f"backend: {pairs(view.meta['backend'])}")
         return "\n".join(lines)

@@ -48,7 +48,7 @@ class ScoresKind(Kind):
 
         return build_scores(ctx)
 
-    def describe(self, view: ArtifactView) -> str:
+    def describe(self, view: ArtifactView, limit: int | None = 50) -> str:
         from .show import describe
 
-        return describe(view)
+        return describe(view, limit=limit)

@@ -6,6 +6,7 @@ from typing import Any
 
 from ...core.artifact import ArtifactView
 from ...media.scoreset import VERDICTS, ScoreSet
+from ...textfmt import lines_cut
 
 
 def table(header: list[str], rows: list[list[Any]]) -> list[str]:
@@ -25,7 +26,7 @@ def pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def describe(view: ArtifactView, limit: int = 30) -> str:
+def describe(view: ArtifactView, limit: int | None = 30) -> str:
     ss = ScoreSet.from_meta(view.meta)
     s = ss.info["summary"]
     checked = ", ".join(f"{c['name']} ({len(c['options'])} options)" for c in ss.info["checked"]) or "none"
@@ -59,17 +60,16 @@ def describe(view: ArtifactView, limit: int = 30) -> str:
             lines += table(["name", "value", "before", "now", "delta (pp)"],
                            [[r["name"], r["value"], pct(r["before"]), pct(r["now"]), f"{100 * r['delta']:+.0f}"]
                             for r in base["per_value"]])
-    lines += ["", "images:"]
-    for im in ss.album.images[:limit]:
+    lines += ["", "images (verdict, checks matched / checked, adherence, what was wrong):"]
+    rows = []
+    for im in ss.album.images:
         sc = ss.images.get(im.digest)
         if sc is None:
             continue
         wrong = ", ".join(f"{n}: {r['intended']}→{r['chosen']}" for n, r in sc.checks.items() if not r["match"])
-        adh = f"  adh {sc.adherence:g}" if sc.adherence is not None else ""
+        adh = f"  adherence {sc.adherence:g}" if sc.adherence is not None else ""
         flag = f" (flag {sc.flag})" if sc.flag else ""
-        lines.append(f"  {im.path}  {sc.verdict}{flag} {sc.matched}/{sc.checked}{adh}" + (f"  wrong: {wrong}" if wrong else ""))
-    if len(ss.album.images) > limit:
-        lines.append(f"  ... {len(ss.album.images) - limit} more in scores.csv (out view) or show --json")
-    for u in unscored[:10]:
-        lines.append(f"  NOT SCORED {u['path']}: {u['error']}")
+        rows.append(f"  {im.path}  {sc.verdict}{flag} {sc.matched}/{sc.checked}{adh}" + (f"  wrong: {wrong}" if wrong else ""))
+    lines += lines_cut(rows, limit)
+    lines += lines_cut([f"  NOT SCORED {u['path']}: {u['error']}" for u in unscored], limit)
     return "\n".join(lines)

@@ -37,7 +37,7 @@ ALBUM_ONLY = ("sidecar_ext", "filter", "dedup", "decode")  # settings a faces so
 class SourceKind(MediaKind):
     name = "source"
     section = "sources"
-    version = "1"
+    version = "2"  # 2: album.jsonl and album.csv in the out view, readable scrape file names
     Config = SourceConfig
 
     def resources_for(self, config: SourceConfig) -> dict[str, int]:
@@ -91,23 +91,23 @@ class SourceKind(MediaKind):
 
         return build_dir(ctx)
 
-    def describe(self, view: ArtifactView) -> str:
+    def describe(self, view: ArtifactView, limit: int | None = 50) -> str:
         from ...media.album import Album
+        from ...textfmt import lines_cut, pairs, plural
 
         album = Album.from_meta(view.meta)
-        lines = [f"{len(album.images)} images"]
-        for im in album.images[:50]:
-            cap = f"  “{im.caption[:60]}”" if im.caption else ""
-            lines.append(f"  {im.path}  {im.width}x{im.height} {im.format}{cap}")
+        lines = [plural(len(album.images), "image")]
+        lines += lines_cut([f"  {im.path}  {im.width}x{im.height} {im.format}"
+                            + (f"  “{im.caption[:60]}”" if im.caption else "") for im in album.images], limit)
         for section, entries in album.report.items():
             if section == "urls":  # scrape: one record per URL; show the ones that did not work
                 bad = [e for e in entries if e.get("status") != "ok"]
                 lines.append(f"urls: {len(entries)} ({len(entries) - len(bad)} ok)")
-                lines += [f"  {e['status']} {e['url']}: {e.get('reason')}" for e in bad[:20]]
+                lines += lines_cut([f"  {e['status']} {e['url']}: {e.get('reason')}" for e in bad], limit)
             elif isinstance(entries, dict) and entries:
-                lines.append(f"{section}: " + ", ".join(f"{k} {v}" for k, v in entries.items()))
+                lines.append(f"{section}: {pairs(entries)}")
             elif entries:
                 lines.append(f"{section}: {len(entries)}")
-                for e in entries[:20]:
-                    lines.append(f"  {e.get('path')}: {e.get('reason') or ('duplicate of ' + str(e.get('kept')))}")
+                lines += lines_cut([f"  {e.get('path')}: {e.get('reason') or ('duplicate of ' + str(e.get('kept')))}"
+                                    for e in entries], limit)
         return "\n".join(lines)

@@ -6,9 +6,9 @@ import posixpath
 
 from ...core.artifact import Artifact
 from ...core.kind import BuildContext
-from ...media.album import Album, AlbumImage
+from ...media.album import Album, AlbumImage, manifest_files
 from .config import IMAGE_SUFFIXES
-from .select import Item, probe_all, select
+from .select import Item, empty_note, probe_all, select
 
 
 def build_dir(ctx: BuildContext) -> Artifact:
@@ -61,7 +61,12 @@ def build_dir(ctx: BuildContext) -> Artifact:
         ctx.log(f"skipped {it['path']}: {it['reason']}", "warning")
     album = Album(images, {"skipped": sel.skipped + ignored, "filtered": sel.filtered,
                            "duplicates": sel.duplicates})
-    return Artifact(files=files, meta=album.meta(), facts=album.facts())
+    run = {}
+    if not images:
+        run["note"] = empty_note(len(items), sel.filtered + sel.skipped + ignored)
+        ctx.log(run["note"], "warning")
+    files.update({rel: ctx.put_bytes(data) for rel, data in manifest_files(album).items()})
+    return Artifact(files=files, meta=album.meta(), facts=album.facts(), run=run)
 
 
 def read_sidecar(path) -> tuple[str | None, str | None]:

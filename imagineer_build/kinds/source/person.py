@@ -14,7 +14,7 @@ from typing import Any
 
 from ...core.artifact import Artifact
 from ...core.kind import BuildContext
-from ...media.album import Album, AlbumImage
+from ...media.album import Album, AlbumImage, manifest_files
 
 # left, top, right, bottom margins as multiples of the face box: a head crop makes a close shot
 # (the face is ~28 % of it), an upper-body crop a mid shot (~10 %) on the seed's cut-offs
@@ -111,6 +111,7 @@ def build_person(ctx: BuildContext) -> Artifact:
         ctx.check_cancelled()
     ctx.progress(len(images), len(images), f"photos of {cfg.person}")
     result = Album(images, {"several": several})
+    files.update({rel: ctx.put_bytes(data) for rel, data in manifest_files(result).items()})
     return Artifact(files=files, meta=result.meta(), facts=result.facts())
 
 

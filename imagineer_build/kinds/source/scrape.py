@@ -13,13 +13,13 @@ from typing import Any
 
 from ...core.artifact import Artifact
 from ...core.kind import BuildContext
-from ...media.album import EXTENSIONS, Album, AlbumImage
+from ...media.album import EXTENSIONS, Album, AlbumImage, manifest_files, readable_names
 from .scrape_crawl import Crawl, Crawler, url_record
 from .scrape_download import Downloaded, Downloader
 from .scrape_extract import best_caption
 from .scrape_fetch import Cancelled, Fetcher
 from .scrape_urls import host_of, normalize
-from .select import Item, probe_all, select
+from .select import Item, empty_note, probe_all, select
 
 
 class ScrapeError(Exception):
@@ -78,10 +78,12 @@ def build_scrape(ctx: BuildContext) -> Artifact:
     sel = select(items, cfg.filter, cfg.dedup)
     files: dict[str, str] = {}
     images: list[AlbumImage] = []
-    for it in sel.kept:
+    names = readable_names([(url_file_name(it.id, it.digest, EXTENSIONS.get(it.info["format"], "bin")), it.digest)
+                            for it in sel.kept])
+    for it, name in zip(sel.kept, names, strict=True):
         info = it.info
         found = crawl.images[it.id]
-        path = f"images/{it.digest[:16]}.{EXTENSIONS.get(info['format'], 'bin')}"
+        path = f"images/{name}"
         files[path] = it.digest
         extra: dict[str, Any] = {"page_url": found.page_url, "image_url": it.id}
         if info.get("frames", 1) > 1:
@@ -103,4 +105,22 @@ def build_scrape(ctx: BuildContext) -> Artifact:
         limits["pages_over_max_pages"] = crawl.pages_over_limit
     album = Album(images, {"urls": records, "skipped": failed + sel.skipped, "filtered": sel.filtered,
                            "duplicates": sel.duplicates, "limits": limits})
-    return Artifact(files=files, meta=album.meta(), facts=album.facts())
+    run = {}
+    if not images:
+        run["note"] = empty_note(len(records), failed + sel.skipped + sel.filtered)
+        ctx.log(run["note"], "warning")
+    files.update({rel: ctx.put_bytes(data) for rel, data in manifest_files(album).items()})
+    return Artifact(files=files, meta=album.meta(), facts=album.facts(), run=run)
+
+
+def url_file_name(url: str, digest: str, ext: str) -> str:
+    """A readable file name from an image URL's last path part (`…/cards/ace%20of%20cups.jpg` →
+    `ace-of-cups.jpg`), with the extension of the bytes' real format; the digest when the URL
+    has no usable name."""
+    import posixpath
+    import re
+    from urllib.parse import unquote, urlsplit
+
+    stem = posixpath.splitext(posixpath.basename(unquote(urlsplit(url).path)))[0]
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._")[:80]
+    return f"{stem or digest[:16]}.{ext}"

@@ -136,3 +136,17 @@ def filter_reason(info: dict[str, Any], flt: FilterConfig) -> str | None:
     if aspect > flt.max_aspect:
         return f"aspect ratio {aspect:.1f} over filter.max_aspect {flt.max_aspect}"
     return None
+
+
+def empty_note(total: int, left_out: list[dict[str, str]]) -> str:
+    """Why a source kept nothing, by its main reason: 'kept 0 of 12 images: 12 smaller than
+    filter.min_size 100x100' (the summary line and the log say it; the report lists each)."""
+    import re
+    from collections import Counter
+
+    reasons = Counter(re.sub(r"^\d+x\d+ is |(?<=aspect ratio) [\d.]+", "", e.get("reason") or "duplicate")
+                      for e in left_out)
+    if not reasons:
+        return f"kept 0 of {total} images: the folder holds none"
+    (main, n), rest = reasons.most_common(1)[0], sum(reasons.values()) - reasons.most_common(1)[0][1]
+    return f"kept 0 of {total} images: {n} {main}" + (f" ({rest} for other reasons)" if rest else "")
