@@ -45,11 +45,12 @@ def open_project(path: Path | None = None, sets: list[str] | None = None,
     return Project.load(root, expanded)
 
 
-def open_store(project: Project) -> LocalStore:
-    """The project's store (imagineer.yaml `cache:`, or IMAGINEER_CACHE)."""
-    from .core.store import LocalStore
+def open_store(project: Project, remote: str | None = None, use_remote: bool = True) -> LocalStore:
+    """The project's store (imagineer.yaml `cache:`, or IMAGINEER_CACHE), tiered over its remote
+    (`--remote`, IMAGINEER_REMOTE, imagineer.yaml `remote:`) unless use_remote is False."""
+    from .core.store import open_store as open_
 
-    return LocalStore(project.store_root)
+    return open_(project, remote, use_remote)
 
 
 def target(project: Project, name: str, kind: str | None = None) -> Target:

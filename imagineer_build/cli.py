@@ -24,6 +24,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 
 ProjectOpt = Annotated[Optional[Path], typer.Option("--project", "-C", help="project folder (default: search upward from here)")]  # noqa: UP045
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output (JSON lines)")]
+RemoteOpt = Annotated[Optional[str], typer.Option("--remote", help="remote cache URL (overrides IMAGINEER_REMOTE and imagineer.yaml)")]  # noqa: UP045
+NoRemoteOpt = Annotated[bool, typer.Option("--no-remote", help="use the local store only")]
 
 
 def _load(project: Path | None, sets: list[str] | None = None, targets: list[str] | None = None):
@@ -75,12 +77,23 @@ def interruptible(cancelled):
             signal.signal(s, h)
 
 
-def _engine(proj, json_out: bool):
+def _engine(proj, json_out: bool, store=None):
     from .core.engine import Engine
     from .ui import JsonLines, RichProgress
 
     ui = JsonLines() if json_out else RichProgress()
-    return Engine(proj, ui), ui
+    return Engine(proj, ui, store=store), ui
+
+
+def _store(proj, remote: str | None, no_remote: bool, required: bool = False, **options):
+    """The project's store with its remote (UserError when a remote is required and none is set)."""
+    from .api import UserError
+    from .core.store import open_store
+
+    store = open_store(proj, remote, not no_remote, **options)
+    if required and getattr(store, "remote", None) is None:
+        raise UserError("no remote cache: set `remote: {url: …}` in imagineer.yaml, IMAGINEER_REMOTE, or --remote URL")
+    return store
 
 
 @app.command()
@@ -93,10 +106,15 @@ def build(
     frozen: Annotated[bool, typer.Option("--frozen", help="fail when a key differs from imagineer.lock")] = False,
     sets: Annotated[Optional[list[str]], typer.Option("--set", help="override a spec value: [TARGET:]KEY=VALUE")] = None,  # noqa: UP045
     no_wait: Annotated[bool, typer.Option("--no-wait", help="fail instead of waiting for another build's lock")] = False,
+    remote: RemoteOpt = None,
+    no_remote: NoRemoteOpt = False,
+    remote_only: Annotated[bool, typer.Option("--remote-only", help="build nothing: every target must be a local or remote cache hit (CI)")] = False,
+    download: Annotated[Optional[str], typer.Option("--download", help="all: what out views need (default) | minimal: only what builds read")] = None,  # noqa: UP045
+    push: Annotated[Optional[bool], typer.Option("--push/--no-push", help="push what this build makes to the remote (default: imagineer.yaml remote.push)")] = None,  # noqa: UP045
     project: ProjectOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Build targets and everything they need; reuse every cached result."""
+    """Build targets and everything they need; reuse every cached result (local, then remote)."""
     from .api import UserError
     from .core.engine import BuildError, BuildOptions
 
@@ -105,11 +123,15 @@ def build(
     if not proj.targets:
         raise UserError("nothing to build: specs/*.yaml declare no targets")
     _known(proj, refresh or [])
-    engine, ui = _engine(proj, json_out)
+    if download not in (None, "all", "minimal"):
+        raise UserError(f"--download must be all or minimal, not {download!r}")
+    store = _store(proj, remote, no_remote, push=push,
+                   download=download)
+    engine, ui = _engine(proj, json_out, store)
     try:
         with interruptible(engine.cancelled):
             results = engine.build(BuildOptions(targets, jobs, keep_going, dry_run, set(refresh or []), frozen,
-                                                not no_wait))
+                                                not no_wait, remote_only=remote_only))
     except BuildError as e:
         ui.close()
         raise UserError(str(e), 1) from None
@@ -131,14 +153,16 @@ def build(
 @app.command()
 def status(
     targets: Annotated[Optional[list[str]], typer.Argument()] = None,  # noqa: UP045
+    remote: RemoteOpt = None,
+    no_remote: NoRemoteOpt = False,
     project: ProjectOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Say which targets are fresh or stale, and why."""
+    """Say which targets are fresh (here), remote (built on the remote cache) or stale, and why."""
     from .core.engine import Engine
 
     proj = _load(project, targets=targets)
-    results = Engine(proj).status(targets or [])
+    results = Engine(proj, store=_store(proj, remote, no_remote)).status(targets or [])
     if not results and not json_out:
         typer.echo("no targets: specs/*.yaml declare none", err=True)
     for r in results.values():
@@ -232,13 +256,12 @@ def gc(
     project: ProjectOpt = None,
 ) -> None:
     """Remove cached data that neither the lock nor recent builds use."""
-    from .api import UserError
+    from .api import UserError, open_store
     from .core.lockfile import read_lock
-    from .core.store import LocalStore
     from .ui import human_size
 
     proj = _load(project)
-    store = LocalStore(proj.store_root)
+    store = open_store(proj, use_remote=False)
     pinned = {e["key"] for e in read_lock(proj.lock_path).values() if "key" in e}
     try:
         cap = parse_size(max_size) if max_size else None
@@ -253,15 +276,15 @@ def gc(
 @app.command()
 def clean(targets: Annotated[Optional[list[str]], typer.Argument()] = None, project: ProjectOpt = None) -> None:  # noqa: UP045
     """Forget cached results (of the named targets, or all); `gc` then frees the space."""
+    from .api import open_store
     from .core.outview import remove
-    from .core.store import LocalStore
 
     proj = _load(project, targets=targets)
-    store = LocalStore(proj.store_root)
+    store = open_store(proj, use_remote=False)
     names = targets or list(proj.targets)
     with store.build_lock("imagineer clean"):
         for name in names:
-            n = store.forget_target(name)
+            n = store.actions.forget_target(name)
             remove(proj.out_root / name)
             typer.echo(f"{name}: forgot {plural(n, 'result')}")
 
@@ -307,13 +330,86 @@ def verify(
         raise typer.Exit(1)
 
 
+@app.command()
+def push(
+    targets: Annotated[Optional[list[str]], typer.Argument(help="targets (default: every target the lock names); upstream ones come along")] = None,  # noqa: UP045
+    remote: RemoteOpt = None,
+    project: ProjectOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Send what the lock names to the remote cache: artifacts, their upstream artifacts, and the
+    item results (captions, latents, images…) they were built from. Only what it lacks is sent."""
+    from .core.sync import push as run_push
+
+    proj = _load(project, targets=targets)
+    store = _store(proj, remote, False, required=True)
+    stats = _sync(run_push, proj, store, targets or [], json_out, "pushing")
+    if not json_out:
+        typer.echo(f"pushed {plural(stats.blobs, 'blob')} ({_size(stats.bytes)}, {_rate(stats)}), "
+                   f"{plural(stats.memo, 'memo entry', 'memo entries')}, {plural(stats.records, 'record')} to "
+                   f"{store.remote.url}; {stats.present} already there", err=True)
+    if stats.problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def pull(
+    targets: Annotated[Optional[list[str]], typer.Argument(help="targets (default: every target the lock names); upstream ones come along")] = None,  # noqa: UP045
+    remote: RemoteOpt = None,
+    project: ProjectOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Fetch what the lock names from the remote cache into the local store and the out views."""
+    from .core.sync import pull as run_pull
+
+    proj = _load(project, targets=targets)
+    store = _store(proj, remote, False, required=True)
+    with store.build_lock("imagineer pull"):
+        stats = _sync(run_pull, proj, store, targets or [], json_out, "pulling")
+    if not json_out:
+        typer.echo(f"pulled {plural(stats.records, 'target')}: {plural(stats.blobs, 'blob')} "
+                   f"({_rate(stats)}), {plural(stats.memo, 'memo entry', 'memo entries')} from {store.remote.url}",
+                   err=True)
+    if stats.problems:
+        raise typer.Exit(1)
+
+
+def _sync(fn, proj, store, targets: list[str], json_out: bool, verb: str):
+    """Run push or pull with a progress bar (files, bytes, rate); problems printed, not raised."""
+    from .core.store.remote import RemoteError
+    from .ui import transfer_progress
+
+    with transfer_progress(verb, quiet=json_out) as progress:
+        try:
+            stats = fn(proj, store, targets, progress)
+        except RemoteError as e:
+            from .api import UserError
+
+            raise UserError(str(e), 1) from None
+    for p in stats.problems:
+        typer.echo(f"error: {p}", err=True)
+    if json_out:
+        typer.echo(json.dumps(stats.to_json()))
+    return stats
+
+
+def _size(n: int) -> str:
+    from .ui import human_size
+
+    return human_size(n)
+
+
+def _rate(stats) -> str:
+    return f"{stats.seconds:.1f} s" + (f", {_size(int(stats.bytes / stats.seconds))}/s" if stats.bytes and stats.seconds else "")
+
+
 @app.command("verify-cache")
 def verify_cache(project: ProjectOpt = None) -> None:
     """Re-read every blob and check its digest; damaged entries are removed (rebuilt next time)."""
-    from .core.store import LocalStore
+    from .api import open_store
 
     proj = _load(project)
-    store = LocalStore(proj.store_root)
+    store = open_store(proj, use_remote=False)
     with store.build_lock("imagineer verify-cache"):
         bad = store.verify_all()
     for b in bad:
@@ -331,7 +427,8 @@ def parse_size(text: str) -> int:
     return int(t)
 
 
-CORE_COMMANDS = {"build", "status", "explain", "graph", "schema", "show", "gc", "clean", "verify", "verify-cache"}
+CORE_COMMANDS = {"build", "status", "explain", "graph", "schema", "show", "gc", "clean", "verify", "verify-cache",
+                 "push", "pull"}
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import threading
@@ -159,3 +160,26 @@ def format_run(run: dict[str, Any]) -> str:
         else:
             parts.append(f"{k.replace('_', ' ')} {v}")
     return " · ".join(parts)
+
+
+@contextlib.contextmanager
+def transfer_progress(verb: str, quiet: bool = False):
+    """A progress callback (phase, files, bytes) drawn as one bar with files, bytes and rate on
+    a terminal, and nothing when quiet or piped (the command prints a summary)."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if quiet or not console.is_terminal:
+        yield lambda phase, files, nbytes: None
+        return
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn, TransferSpeedColumn
+
+    with Progress(TextColumn(f"[bold]{verb}[/] {{task.fields[phase]}}"), TextColumn("{task.fields[files]} files"),
+                  TextColumn("{task.fields[size]}"), TransferSpeedColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("", total=None, phase="", files=0, size="0 B")
+
+        def update(phase: str, files: int, nbytes: int) -> None:
+            progress.update(task, completed=nbytes, phase=phase, files=files, size=human_size(nbytes))
+
+        yield update

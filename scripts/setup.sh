@@ -31,6 +31,9 @@ if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ] || [ pyproject.toml -
   step "installing imagineer-build itself (editable)"
   .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e . >.venv/install.log 2>&1 \
     || { cat .venv/install.log; exit 1; }
+  # a build leftover: run from this folder, Python would read its (possibly stale) entry points
+  # instead of the installed ones, and miss kinds added since
+  rm -rf imagineer_build.egg-info
   touch "$stamp"
 fi
 # Real Chromium for the `render: js` scrapes and the web app's browser tests: Debian's package

@@ -45,7 +45,7 @@ def test_blobs_are_named_by_content_read_only_and_stored_once(tmp_path):
     src = tmp_path / "f.bin"
     src.write_bytes(b"hello")
     assert store.put_file(src) == d
-    assert len(list(store.blobs.glob("*/*"))) == 1
+    assert len(list(store.cas.root.glob("*/*"))) == 1
     assert list(store.tmp.iterdir()) == []
 
 
@@ -55,20 +55,20 @@ def test_put_file_refuses_bytes_that_do_not_match_the_promised_digest(tmp_path):
     src.write_bytes(b"changed since it was hashed")
     with pytest.raises(StoreError, match="changed while it was being stored"):
         store.put_file(src, digest_bytes(b"what was hashed"))
-    assert list(store.blobs.glob("*/*")) == [] and list(store.tmp.iterdir()) == []
+    assert list(store.cas.root.glob("*/*")) == [] and list(store.tmp.iterdir()) == []
 
 
 def test_only_the_action_record_makes_a_key_built(tmp_path):
     store = LocalStore(tmp_path / "cache")
     art = store.store_artifact(Artifact(files={"a.txt": store.put_bytes(b"a")}, meta={"m": 1}))
-    assert store.get_action("k" * 32) is None  # blobs alone are not a result
-    rec = ActionRecord("k" * 32, "t", "fake", art, 1.0, 0.1, {"n": 1}, {"kind": "fake"})
+    assert store.get_action("a" * 32) is None  # blobs alone are not a result
+    rec = ActionRecord("a" * 32, "t", "fake", art, 1.0, 0.1, {"n": 1}, {"kind": "fake"})
     store.commit(rec)
-    assert store.get_action("k" * 32) == rec
+    assert store.get_action("a" * 32) == rec
     assert store.last_action("t") == rec
     # A torn record (a crash mid-write of a non-atomic writer) counts as no record.
-    store._action_path("k" * 32).write_bytes(rec.to_json()[:20])
-    assert store.get_action("k" * 32) is None
+    store.actions._path("a" * 32).write_bytes(rec.to_json()[:20])
+    assert store.get_action("a" * 32) is None
 
 
 def test_load_artifact_detects_a_damaged_blob(tmp_path):
@@ -82,7 +82,7 @@ def test_load_artifact_detects_a_damaged_blob(tmp_path):
         f.write(b"PRECIOUS")
     with pytest.raises(BlobDamaged, match="content hashes to"):
         store.load_artifact(art)
-    assert not store.blob_ok(d)
+    assert not store.has_blob(d)
 
 
 def test_stat_cache_rehashes_racy_entries_and_trusts_old_ones(tmp_path):
@@ -127,7 +127,7 @@ def test_gc_keeps_pinned_and_recent_records_and_frees_the_rest(tmp_path):
 def test_gc_max_size_evicts_only_as_much_as_needed(tmp_path):
     store = LocalStore(tmp_path / "cache")
     art = store.store_artifact(Artifact(files={"x": store.put_bytes(b"p" * 500)}))
-    pinned = ActionRecord("p" * 32, "t", "fake", art, 1.0, 0.1, {}, {})
+    pinned = ActionRecord("b" * 32, "t", "fake", art, 1.0, 0.1, {}, {})
     store.commit(pinned)
     for i in range(3):
         store.memo_put("ns", f"k{i}", {"i": i}, store.put_bytes(bytes([i]) * 1000))
@@ -162,7 +162,7 @@ def test_gc_keep_and_max_size_through_the_cli(project):
     kept = project.run("gc", "--keep", "2", env=ENV)
     assert kept.code == 0 and "freed 0 B (0 bytes); dropped 0 action records" in kept.out
     r = project.run("gc", env=ENV)
-    assert r.code == 0 and "dropped 1 action records" in r.out
+    assert r.code == 0 and "dropped 1 action record" in r.out
     assert "(0 bytes)" not in r.out
     assert project.build(env=ENV).statuses() == {"t": "cached"}
     capped = project.run("gc", "--max-size", "0", env=ENV)
@@ -179,7 +179,7 @@ def test_verify_cache_finds_a_corrupted_blob_and_the_next_build_heals_it(project
     """)
     assert project.build(env=ENV).code == 0
     clean = project.run("verify-cache", env=ENV)
-    assert clean.code == 0 and "0 damaged blob(s)" in clean.out
+    assert clean.code == 0 and "0 damaged blobs" in clean.out
     data_digest = None
     for p in (project.root / "cache/blobs").glob("*/*"):
         if p.read_bytes() == b"original bytes":
@@ -188,11 +188,11 @@ def test_verify_cache_finds_a_corrupted_blob_and_the_next_build_heals_it(project
             p.write_bytes(b"rotten bytes!!")
     assert data_digest
     bad = project.run("verify-cache", env=ENV)
-    assert bad.code == 1 and f"blob {data_digest} is damaged" in bad.out and "1 damaged blob(s)" in bad.out
+    assert bad.code == 1 and f"blob {data_digest} is damaged" in bad.out and "1 damaged blob" in bad.out
     healed = project.build(env=ENV)
     assert healed.statuses() == {"base": "built", "top": "cached"}
     assert (project.root / "out/base/out.txt").read_text() == "original bytes"
-    assert "0 damaged blob(s)" in project.run("verify-cache", env=ENV).out
+    assert "0 damaged blobs" in project.run("verify-cache", env=ENV).out
 
 
 def test_out_view_file_edited_in_place_is_detected_and_healed(project, shapes):
@@ -216,4 +216,4 @@ def test_out_view_file_edited_in_place_is_detected_and_healed(project, shapes):
     warnings = [e["message"] for e in r.events() if e.get("event") == "log" and e.get("level") == "warning"]
     assert any("damaged cache" in w and "rebuilding shapes" in w for w in warnings)
     assert viewed.read_bytes() == original
-    assert "0 damaged blob(s)" in project.run("verify-cache", env=ENV).out
+    assert "0 damaged blobs" in project.run("verify-cache", env=ENV).out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,21 +37,18 @@ class ArtifactView:
     sizes: dict[str, int]
     meta: dict[str, Any]
     facts: dict[str, Any]
-    blob_dir: Path
+    locate: Callable[[str], Path]  # the store's blob_path: digest → local file (fetched if needed)
 
     @classmethod
-    def parse(cls, digest: str, data: bytes, blob_dir: Path) -> ArtifactView:
+    def parse(cls, digest: str, data: bytes, locate: Callable[[str], Path]) -> ArtifactView:
         m = json.loads(data)
         files = {rel: v[0] for rel, v in m["files"].items()}
         sizes = {v[0]: v[1] for v in m["files"].values()}
-        return cls(digest, files, sizes, m.get("meta", {}), m.get("facts", {}), blob_dir)
-
-    def blob_path(self, digest: str) -> Path:
-        return self.blob_dir / digest[:2] / digest
+        return cls(digest, files, sizes, m.get("meta", {}), m.get("facts", {}), locate)
 
     def path(self, rel: str) -> Path:
         """Where the bytes of one file of the artifact live (read-only)."""
-        return self.blob_path(self.files[rel])
+        return self.locate(self.files[rel])
 
     def read(self, rel: str) -> bytes:
         return self.path(rel).read_bytes()

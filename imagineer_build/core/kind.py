@@ -151,13 +151,15 @@ class FileListing:
 
 
 class Memo:
-    """Item-level cache for one namespace; counts hits and misses for reports and tests."""
+    """Item-level cache for one namespace; counts hits and misses for reports and tests, and
+    remembers the keys this build used, so `imagineer push` can send them along."""
 
     def __init__(self, store, namespace: str):
         self.store = store
         self.ns = namespace
         self.hits = 0
         self.misses = 0
+        self.used: set[str] = set()
         self._lock = threading.Lock()
 
     @staticmethod
@@ -170,6 +172,7 @@ class Memo:
         with self._lock:
             self.hits += len(found)
             self.misses += len(set(keys)) - len(found)
+            self.used.update(found)
         return found
 
     def get(self, key: str) -> tuple[Any, str | None] | None:
@@ -177,6 +180,8 @@ class Memo:
 
     def put(self, key: str, value: Any = None, blob: str | None = None) -> None:
         self.store.memo_put(self.ns, key, value, blob)
+        with self._lock:
+            self.used.add(key)
 
     def put_bytes(self, key: str, data: bytes, value: Any = None) -> str:
         digest = self.store.put_bytes(data)
@@ -228,17 +233,18 @@ class BuildContext:
     def blob_path(self, digest: str) -> Path:
         """Where a stored blob's bytes are (read-only), after checking them against the digest;
         raises FileNotFoundError or BlobDamaged when the blob cannot be trusted."""
+        self.store.fetch([digest])
         self.store.verify_blob(digest)
         return self.store.blob_path(digest)
 
     def has_blob(self, digest: str) -> bool:
-        return self.store.blob_ok(digest)
+        return self.store.has_blob(digest)
 
     @property
     def models_dir(self) -> Path:
         """Where builtin models are built once and kept (`<store>/models/`, kept by gc): they
         are made from code and a seed, so every machine makes the same bytes itself."""
-        return self.store.root / "models"
+        return self.store.models_dir
 
     def file(self, view: ArtifactView, rel: str) -> Path:
         """Where the bytes of one file of an upstream artifact are (read-only)."""

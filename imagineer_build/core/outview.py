@@ -71,8 +71,7 @@ def materialize(view: ArtifactView, dest: Path, linker: Linker, force: bool = Fa
     """
     if not force and current_digest(dest) == view.digest:
         return False
-    blobs = str(view.blob_dir)
-    wanted = {rel: f"{blobs}/{d[:2]}/{d}" for rel, d in view.files.items()}
+    wanted = {rel: str(view.locate(d)) for rel, d in view.files.items()}
     if dest.is_dir() and not dest.is_symlink():
         existing = _inodes(str(dest))
         stale = [rel for rel, src in wanted.items() if existing.get(rel) != _inode(src)]

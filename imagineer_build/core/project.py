@@ -37,6 +37,23 @@ class ExecutorSettings(BaseModel):
     net: int = Field(4, ge=1, le=4096, description="network slots (scrapes, API labelers)")
 
 
+class RemoteSettings(BaseModel):
+    """imagineer.yaml `remote:`: a shared cache. Credentials come from the environment (AWS
+    profile, GCP ADC, IMAGINEER_REMOTE_TOKEN), never from this file."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    url: str = Field(..., description="s3://bucket/prefix | gs://bucket/prefix | file:///shared/cache | "
+                                      "https://cache.example/prefix (or IMAGINEER_REMOTE, --remote)")
+    push: bool = Field(False, description="push each target this machine builds (else: `imagineer push`)")
+    jobs: int = Field(16, ge=1, le=256, description="transfers at once")
+    download: Literal["all", "minimal"] = Field(
+        "all", description="all: what out views need | minimal: only what a build reads (out views of remote hits "
+                           "are not written)")
+    options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="fsspec options that are not secrets, e.g. {endpoint_url: …, "
+                                          "client_kwargs: …}")
+
+
 class Settings(BaseModel):
     """imagineer.yaml."""
 
@@ -46,6 +63,7 @@ class Settings(BaseModel):
     out: str = Field("out", description="folder for out views")
     models: dict[str, dict[str, Any]] = Field(default_factory=dict)
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
+    remote: RemoteSettings | None = None
     defaults: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-section default settings, e.g. defaults: {loras: {rank: 8}}"
     )
