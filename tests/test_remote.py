@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Project, imagineer_exe
-from remote_helpers import SECRET, S3, HttpCache, consistent
+from remote_helpers import S3, SECRET, HttpCache, consistent
 
 SPEC = """
 sources:
