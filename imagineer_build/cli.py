@@ -111,6 +111,7 @@ def build(
     remote_only: Annotated[bool, typer.Option("--remote-only", help="build nothing: every target must be a local or remote cache hit (CI)")] = False,
     download: Annotated[Optional[str], typer.Option("--download", help="all: what out views need (default) | minimal: only what builds read")] = None,  # noqa: UP045
     push: Annotated[Optional[bool], typer.Option("--push/--no-push", help="push what this build makes to the remote (default: imagineer.yaml remote.push)")] = None,  # noqa: UP045
+    no_workers: Annotated[bool, typer.Option("--no-workers", help="run model-heavy targets in this process, not in warm workers")] = False,
     project: ProjectOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -131,7 +132,7 @@ def build(
     try:
         with interruptible(engine.cancelled):
             results = engine.build(BuildOptions(targets, jobs, keep_going, dry_run, set(refresh or []), frozen,
-                                                not no_wait, remote_only=remote_only))
+                                                not no_wait, remote_only=remote_only, no_workers=no_workers))
     except BuildError as e:
         ui.close()
         raise UserError(str(e), 1) from None
@@ -403,6 +404,50 @@ def _rate(stats) -> str:
     return f"{stats.seconds:.1f} s" + (f", {_size(int(stats.bytes / stats.seconds))}/s" if stats.bytes and stats.seconds else "")
 
 
+workers_app = typer.Typer(help="warm worker processes that keep models loaded between builds",
+                          invoke_without_command=True)
+app.add_typer(workers_app, name="workers")
+
+
+@workers_app.callback()
+def workers(ctx: typer.Context, project: ProjectOpt = None, json_out: JsonOpt = False) -> None:
+    """List this store's warm workers: pid, models loaded, memory, idle time."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .core.executors.workers import known
+    from .ui import human_size
+
+    proj = _load(project)
+    found = known(proj.store_root)
+    for rec in found:
+        info = rec["info"]
+        if json_out:
+            typer.echo(json.dumps({"pid": rec["pid"], "alive": info is not None, **(info or {})}))
+        elif info is None:
+            typer.echo(f"pid {rec['pid']}  gone (its record is removed by `imagineer workers stop`)")
+        else:
+            busy = "busy" if info["active"] else f"idle {info['idle_seconds']:.0f} s"
+            models = ", ".join(info["models"]) or "none yet"
+            typer.echo(f"pid {info['pid']}  {busy}  {human_size(info['rss_bytes'])}  "
+                       f"{plural(info['jobs'], 'job')}  models: {models}")
+    if not found and not json_out:
+        typer.echo("no warm workers for this store", err=True)
+    if found and not json_out:
+        held = sum((r["info"] or {}).get("rss_bytes", 0) for r in found)
+        typer.echo(f"{plural(len(found), 'worker')} holding {human_size(held)}; `imagineer workers stop` frees it",
+                   err=True)
+
+
+@workers_app.command("stop")
+def workers_stop(project: ProjectOpt = None) -> None:
+    """Stop every warm worker of this store (the next model build starts a fresh one)."""
+    from .core.executors.workers import stop_all
+
+    proj = _load(project)
+    pids = stop_all(proj.store_root)
+    typer.echo(f"stopped {plural(len(pids), 'worker')}" + (f" (pid {', '.join(map(str, pids))})" if pids else ""))
+
+
 @app.command("verify-cache")
 def verify_cache(project: ProjectOpt = None) -> None:
     """Re-read every blob and check its digest; damaged entries are removed (rebuilt next time)."""
@@ -428,7 +473,7 @@ def parse_size(text: str) -> int:
 
 
 CORE_COMMANDS = {"build", "status", "explain", "graph", "schema", "show", "gc", "clean", "verify", "verify-cache",
-                 "push", "pull"}
+                 "push", "pull", "workers"}
 
 
 def main() -> None:
@@ -489,10 +534,17 @@ def _crash_report() -> str:
     return path
 
 
-def click_exceptions():
-    from click.exceptions import ClickException
+def click_exceptions() -> tuple[type[Exception], ...]:
+    """Usage errors (no such command, a bad option): typer raises its own copy of click's."""
+    import importlib
 
-    return ClickException
+    found = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(importlib.import_module(module).ClickException)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,20 @@ class Project:
         return self.run("build", "--json", *args, **kw)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def warm_workers(tmp_path_factory):
+    """Warm workers the tests start keep their sockets here, leave after 30 idle seconds, and
+    are all stopped when the session ends: a test run leaves no process behind."""
+    from imagineer_build.core.executors.workers import ask
+
+    runtime = tmp_path_factory.mktemp("rt")
+    os.environ["IMAGINEER_RUNTIME_DIR"] = str(runtime)
+    os.environ["IMAGINEER_WORKER_IDLE"] = "30"
+    yield runtime
+    for sock in runtime.glob("*.sock"):
+        ask(sock, {"op": "stop"})
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     """An empty project: imagineer.yaml and specs/."""

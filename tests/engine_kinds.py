@@ -20,7 +20,8 @@ from imagineer_build.core.kind import BuildContext, FileInput, Kind, KindConfig,
 
 TESTS = Path(__file__).resolve().parent
 ENV = {
-    "IMAGINEER_KINDS": ",".join(f"engine_kinds:{k}" for k in ("FakeKind", "GpuFakeKind", "StrictFakeKind", "EnvFakeKind")),
+    "IMAGINEER_KINDS": ",".join(f"engine_kinds:{k}" for k in ("FakeKind", "GpuFakeKind", "TpuFakeKind",
+                                                                  "StrictFakeKind", "EnvFakeKind")),
     "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH", "")])),
 }
 
@@ -35,6 +36,7 @@ class FakeConfig(KindConfig):
     item_sleep: float = Field(0.0, ge=0, description="seconds per item not found in the memo")
     journal: str | None = Field(None, description="project file to append 'start/end NAME t' to")
     gate: str | None = Field(None, description="wait (up to 60 s) until this project file exists")
+    crash_once: str | None = Field(None, description="project file: if absent, create it and kill this process")
 
 
 class FakeKind(Kind):
@@ -61,6 +63,9 @@ class FakeKind(Kind):
                 time.sleep(0.02)
             if cfg.fail:
                 raise RuntimeError(f"{ctx.target} was told to fail")
+            if cfg.crash_once and not (ctx.project_root / cfg.crash_once).exists():
+                (ctx.project_root / cfg.crash_once).write_text(str(os.getpid()))
+                os._exit(3)  # the worker process dies mid-target
             files = {}
             parts = [cfg.output] if cfg.output is not None else self._derived(ctx)
             memo = ctx.memo("fake.items")
@@ -95,6 +100,14 @@ class GpuFakeKind(FakeKind):
     name = "gpufake"
     section = "gpufakes"
     resources = {"gpu": 1}
+
+
+class TpuFakeKind(FakeKind):
+    """Asks for a resource no executor here has."""
+
+    name = "tpufake"
+    section = "tpufakes"
+    resources = {"tpu": 1}
 
 
 def _journal(ctx: BuildContext, what: str) -> None:

@@ -3,20 +3,7 @@
 from __future__ import annotations
 
 from engine_kinds import ENV
-
-
-def intervals(journal) -> dict[str, tuple[float, float]]:
-    spans: dict[str, list[float]] = {}
-    for line in journal.read_text().splitlines():
-        what, name, t = line.split()
-        spans.setdefault(name, [0.0, 0.0])[0 if what == "start" else 1] = float(t)
-    return {k: (v[0], v[1]) for k, v in spans.items()}
-
-
-def overlaps(spans: dict[str, tuple[float, float]]) -> list[tuple[str, str]]:
-    names = sorted(spans)
-    return [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
-            if spans[a][0] < spans[b][1] and spans[b][0] < spans[a][1]]
+from scheduler_helpers import intervals, overlaps
 
 
 def test_one_gpu_slot_never_runs_two_gpu_targets_at_once(project):

@@ -152,7 +152,21 @@ class Engine:
             return self.executor_factory(self, opts)
         from .executors.local import LocalExecutor
 
-        return LocalExecutor({"cpu": cpu, "gpu": ex.gpu, "net": ex.net}, self.store, self.cancelled)
+        local = LocalExecutor({"cpu": cpu, "gpu": ex.gpu, "net": ex.net}, self.store, self.cancelled)
+        log = lambda m: self.emit({"event": "log", "level": "info", "message": m})  # noqa: E731
+        if ex.kind == "ray":
+            from .executors.ray import RayError, RayExecutor
+
+            try:
+                return RayExecutor(ex, local, self.store, log)
+            except RayError as e:
+                raise BuildError(str(e)) from None
+        if not ex.workers or opts.no_workers or os.environ.get("IMAGINEER_NO_WORKERS"):
+            return local
+        from .executors.workers import WorkerExecutor
+
+        idle = float(os.environ.get("IMAGINEER_WORKER_IDLE") or ex.worker_idle)
+        return WorkerExecutor(local, self.store.root, idle, log)
 
     def _run(self, order: list[str], opts: BuildOptions, lock: dict[str, Any]) -> dict[str, Result]:
         executor = self.make_executor(opts)

@@ -37,6 +37,7 @@ class Job:
     preview: bool = False
     verify_upstream: bool = False  # the driver checked them already when it runs in this process
     worker: str = "any"  # "models": a kind that loads models (warm workers keep them)
+    shard: tuple[int, int] | None = None  # (i, n): only this share of the items, into the memo
 
 
 @dataclass
@@ -73,7 +74,7 @@ def run_job(job: Job, store, emit: Callable[[dict[str, Any]], None],
     ctx = BuildContext(
         target=job.target, config=config, project_root=Path(job.project_root), settings=job.settings,
         store=store, upstream=views, inputs=listings_from(job.inputs), refresh=job.refresh, emit=emit,
-        workdir=workdir, cancelled=cancelled or threading.Event(),
+        workdir=workdir, cancelled=cancelled or threading.Event(), shard=job.shard,
     )
     try:
         artifact = kind.preview(ctx) if job.preview else kind.build(ctx)

@@ -105,6 +105,10 @@ class Kind:
     def build(self, ctx: BuildContext) -> Artifact:
         raise NotImplementedError
 
+    def shardable(self, config: Any) -> bool:
+        """Whether build() honours ctx.shard (many independent items, each memoised alone)."""
+        return False
+
     def nondeterminism(self, config: Any, settings: dict[str, Any]) -> str | None:
         """Why two builds of the same key may give other bytes (a scrape, an API, GPU kernels),
         or None. Called after a build, so a kind may look at the device it just used."""
@@ -206,6 +210,9 @@ class BuildContext:
     cancelled: threading.Event = field(default_factory=threading.Event)
     memos: dict[str, Memo] = field(default_factory=dict)
     jobs: int = max(1, os.cpu_count() or 1)
+    # (i, n): a shard of a target whose items are independent (Kind.shardable): compute the i-th
+    # of n shares of the items into the memo and return None; a last unsharded build assembles
+    shard: tuple[int, int] | None = None
 
     def progress(self, done: int, total: int | None = None, message: str | None = None) -> None:
         ev: dict[str, Any] = {"event": "progress", "target": self.target, "done": done}

@@ -31,10 +31,19 @@ INT_LIMIT = 2**63 - 1  # what JSON keys, SQLite and torch generators hold
 
 class ExecutorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    kind: Literal["local"] = "local"
+    kind: Literal["local", "ray"] = Field("local", description="local: this machine | ray: a Ray cluster")
+    address: str = Field("auto", description="ray: `auto` (a running cluster), `local` (start one here), or "
+                                             "ray://host:10001")
+    shards: int | Literal["auto"] = Field(
+        "auto", description="ray: spread one target's independent items (generation images) over N workers; "
+                            "auto: the cluster's GPUs. Never part of a key: the result is byte-identical")
     cpu: int | None = Field(None, ge=1, le=4096, description="CPU slots (default: number of cores)")
     gpu: int = Field(1, ge=0, le=1024, description="GPU slots")
     net: int = Field(4, ge=1, le=4096, description="network slots (scrapes, API labelers)")
+    workers: bool = Field(True, description="local: run model-heavy targets in warm worker processes that outlive "
+                                             "the build and keep models loaded (`imagineer workers` lists them)")
+    worker_idle: float = Field(600.0, gt=0, le=7 * 24 * 3600,
+                               description="seconds a warm worker waits for work before it leaves")
 
 
 class RemoteSettings(BaseModel):

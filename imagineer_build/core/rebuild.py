@@ -3,6 +3,7 @@ commit the result. The scheduler calls `Rebuilder.node` once per target of a bui
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import time
@@ -36,6 +37,7 @@ class BuildOptions:
     frozen: bool = False
     wait_for_lock: bool = True
     remote_only: bool = False  # build nothing: every target must be a local or remote cache hit
+    no_workers: bool = False  # model-heavy targets in this process, not in warm workers
 
 
 @dataclass
@@ -149,6 +151,12 @@ class Rebuilder:
         )
         need = t.kind.resources_for(t.config) or {"cpu": 1}
         emit = (lambda ev: None) if preview else self.emit
+        shards = getattr(self.executor, "shards_for", lambda need: 1)(need)
+        if shards > 1 and not preview and t.kind.shardable(t.config):
+            parts = [self.executor.submit(dataclasses.replace(job, shard=(i, shards)), need, emit)
+                     for i in range(shards)]
+            for part in parts:  # each fills the memo with its share; the build below assembles
+                part.result()
         return self.executor.submit(job, need, emit).result()
 
     def _commit(self, t: Target, info: KeyInfo, outcome: Outcome, reason: list[str], start: float) -> Result:

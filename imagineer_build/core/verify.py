@@ -102,7 +102,8 @@ def _verify_one(project: Project, store: LocalStore, t: Target, lock: dict[str, 
         emit({"event": "log", "target": t.name, "level": "info",
               "message": f"verify: rebuilding {t.name} in a scratch store"})
         engine = Engine(project, emit, store=scratch, out_root=scratch_dir / "out")
-        res = engine.build_one(t.name, {u: view.digest for u, view in upstream.items()}, BuildOptions())
+        res = engine.build_one(t.name, {u: view.digest for u, view in upstream.items()},
+                               BuildOptions(no_workers=True))  # a scratch store: no worker outlives it
         emit(res.event())
         if res.status != "built":
             v.message = f"the rebuild failed: {res.error}"

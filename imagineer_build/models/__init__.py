@@ -17,6 +17,15 @@ BUILTIN_PREFIX = "builtin:"
 DEFAULT_THREADS = 2  # imagineer.yaml `threads:` default (core.project.Settings)
 
 
+def item_batch(requested: int, device: Any) -> int:
+    """How many memoised items one model call takes. One on a CPU, where builds promise the same
+    bytes: a batch's shape changes float rounding (matmul blocking), so an item's result would
+    depend on which other items the memo lacked that day, and a fresh build would differ from
+    an incremental one. On a GPU (bit-exactness not promised) the `batch_size` asked for."""
+    kind = getattr(device, "type", str(device))
+    return max(1, requested) if kind not in ("cpu", "") else 1
+
+
 def compute_threads(settings: dict[str, Any]) -> int:
     """The torch CPU thread count model work runs with: CPU results depend on it, so it is in
     the keys (Kind.settings_in_key) and item memo keys of every model kind."""

@@ -156,14 +156,39 @@ class TieredStore(LocalStore):
                 self.notify(f"{record.target} is built but not pushed: {e}")
 
 
-def record_memo(store: LocalStore, rec: ActionRecord) -> dict[str, dict[str, Entry]]:
-    """{namespace: {key: entry}} of the memo entries a build used (as far as this disk has them)."""
+def _memo_entries(store: LocalStore, memo_list: str | None, blobs: set[str],
+                  memos: dict[str, dict[str, bytes]]) -> None:
+    """Add the entries a memo list names (and the blobs they name) to what a push sends."""
+    if not memo_list or not store.cas.has(memo_list):
+        return
     import json
 
-    if not rec.memo or not store.cas.has(rec.memo):
-        return {}
-    used = json.loads(store.cas.path(rec.memo).read_bytes())
-    return {ns: store.memo.get_many(ns, keys) for ns, keys in used.items()}
+    for ns, keys in json.loads(store.cas.path(memo_list).read_bytes()).items():
+        for k, (value, blob) in store.memo.get_many(ns, keys).items():
+            memos.setdefault(ns, {})[k] = encode_entry(value, blob)
+            if blob:
+                blobs.add(blob)
+
+
+def _send(store: LocalStore, remote, blobs: set[str], memos: dict[str, dict[str, bytes]],
+          progress: Progress | None) -> dict[str, int]:
+    local = {d for d in blobs if store.cas.has(d)}
+    missing = remote.find_missing(local)
+    sent_bytes = remote.upload({d: store.cas.path(d) for d in missing}, progress)
+    sent_memo = 0
+    for ns, entries in sorted(memos.items()):
+        todo = remote.find_missing_memo(ns, entries)
+        remote.put_memo(ns, {k: entries[k] for k in todo})
+        sent_memo += len(todo)
+    return {"blobs": len(missing), "bytes": sent_bytes, "present": len(local) - len(missing), "memo": sent_memo}
+
+
+def push_blobs(store: LocalStore, artifact: str, memo_list: str | None) -> dict[str, int]:
+    """What a worker on another machine built, without its record (the driver commits that)."""
+    blobs = store.artifact_blobs(artifact) | ({memo_list} if memo_list else set())
+    memos: dict[str, dict[str, bytes]] = {}
+    _memo_entries(store, memo_list, blobs, memos)
+    return _send(store, store.remote, blobs, memos, None)
 
 
 def push_records(store: LocalStore, records: list[ActionRecord], progress: Progress | None = None,
@@ -175,22 +200,10 @@ def push_records(store: LocalStore, records: list[ActionRecord], progress: Progr
     memos: dict[str, dict[str, bytes]] = {}
     for rec in records:
         blobs |= store.record_blobs(rec)
-        for ns, entries in record_memo(store, rec).items():
-            for k, (value, blob) in entries.items():
-                memos.setdefault(ns, {})[k] = encode_entry(value, blob)
-                if blob:
-                    blobs.add(blob)
-    local = {d for d in blobs if store.cas.has(d)}
-    missing = remote.find_missing(local)
-    sent_bytes = remote.upload({d: store.cas.path(d) for d in missing}, progress)
-    sent_memo = 0
-    for ns, entries in sorted(memos.items()):
-        todo = remote.find_missing_memo(ns, entries)
-        remote.put_memo(ns, {k: entries[k] for k in todo})
-        sent_memo += len(todo)
+        _memo_entries(store, rec.memo, blobs, memos)
+    sent = _send(store, remote, blobs, memos, progress)
     have = remote.has_actions(r.key for r in records)
     for rec in records:
         if rec.key not in have:
             remote.put_action(rec.key, rec.to_json())
-    return {"blobs": len(missing), "bytes": sent_bytes, "present": len(local) - len(missing),
-            "memo": sent_memo, "records": len([r for r in records if r.key not in have])}
+    return {**sent, "records": len([r for r in records if r.key not in have])}

@@ -27,6 +27,9 @@ class GenerationKind(MediaKind):
     settings_in_key = ("threads",)  # CPU pixels depend on torch's thread count
     resources = {"gpu": 1}
 
+    def shardable(self, config: GenerationConfig) -> bool:
+        return True  # every image is its own memo entry, made with its own seeded generator
+
     def needs(self, config: GenerationConfig) -> list[tuple[str, str, str]]:
         return [(m, "ml", "generation") for m in ("torch", "diffusers", "transformers", "peft", "safetensors")]
 
@@ -107,6 +110,7 @@ class GenerationKind(MediaKind):
 
     def build(self, ctx: BuildContext) -> Artifact:
         from ...models import compute_threads, memo_model_identity, resolve_model
+        from ...textfmt import plural
         from .album_out import build_artifact
         from .expand import expand
         from .lora_stack import resolve_stack
@@ -121,8 +125,10 @@ class GenerationKind(MediaKind):
                      width=cfg.size[0], height=cfg.size[1], steps=cfg.steps, guidance=cfg.guidance,
                      scheduler=cfg.scheduler, batch_size=cfg.batch_size, stack=resolve_stack(ctx, cfg.loras))
         rendered = render(ctx, jobs, s)
+        if ctx.shard is not None:
+            return None  # this share of the images is in the memo; the unsharded build assembles
         if rendered.generated:
-            ctx.log(f"generated {rendered.generated} images, {len(jobs) - rendered.generated} from the memo")
+            ctx.log(f"generated {plural(rendered.generated, 'image')}, {len(jobs) - rendered.generated} from the memo")
         return build_artifact(ctx, jobs, s, rendered)
 
     def describe(self, view: ArtifactView, limit: int | None = 50) -> str:

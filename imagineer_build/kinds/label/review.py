@@ -22,7 +22,7 @@ from .config import LabelsConfig, ReviewConfig
 from .labelers.local import Item
 
 MEMO_NS = "labels.review"
-VERSION = "1"
+VERSION = "2"  # 2: one image per call on a CPU
 TOOL = "record_caption_review"
 STYLES = {"terse": "a short single-line caption of comma-separated phrases, most important first",
           "descriptive": "one or two plain sentences describing what is visible"}
@@ -130,7 +130,7 @@ def _by_vlm(ctx: BuildContext, cfg: LabelsConfig, text: str, memo: Memo, items):
                     out.append({"error": str(e)})
             return out
 
-        return compute
+        return compute, captioner.device
 
     values, failed = run_items(ctx, memo, items, r.batch_size, start, "captions reviewed")
     for d in [d for d, v in values.items() if "error" in v]:  # an empty answer: reported each build

@@ -17,7 +17,7 @@ from .data import TrainItem
 
 LATENT_NS = "lora.latents"
 TEXT_NS = "lora.text"
-FORMAT = "1"  # bump when what is stored changes
+FORMAT = "2"  # bump when what is stored changes (2: one item per call on a CPU)
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,9 @@ def ensure_latents(ctx: BuildContext, pipe, items: list[TrainItem], flips: list[
     import torch
     from safetensors.torch import save
 
+    from ...models import item_batch
+
+    batch_size = item_batch(batch_size, pipe.vae.device)
     memo = ctx.memo(LATENT_NS)
     wanted = {(i, f): latent_key(memo, it, vae_identity, f) for i, it in enumerate(items) for f in flips}
     found = memo.get_many(set(wanted.values()))
@@ -129,6 +132,9 @@ def ensure_text(ctx: BuildContext, pipe, arch: str, captions: list[str], te_iden
     import torch
     from safetensors.torch import save
 
+    from ...models import item_batch
+
+    batch_size = item_batch(batch_size, pipe.text_encoder.device)
     memo = ctx.memo(TEXT_NS)
     wanted = {c: text_key(memo, c, te_identity, clip_skip) for c in sorted(set(captions))}
     found = memo.get_many(set(wanted.values()))

@@ -15,7 +15,7 @@ from typing import Any
 
 from ...core.kind import BuildContext, Memo
 
-EMBED_VERSION = "1"  # bump when the same model and inputs would give other vectors
+EMBED_VERSION = "2"  # bump when the same model and inputs would give other vectors (2: one item per call on a CPU)
 IMAGE_MEMO = "scores.image"
 TEXT_MEMO = "scores.text"
 
@@ -65,6 +65,9 @@ def embed_all(ctx: BuildContext, spec: Any, ident: dict[str, Any], images: list[
         if clip.loads > loads:  # else the warm scorer of an earlier target in this process
             ctx.log(f"loaded CLIP {spec.base} on {scorer.device}")
         v.logit_scale = scorer.logit_scale
+        from ...models import item_batch
+
+        batch_size = item_batch(batch_size, scorer.device)
         for start in range(0, len(todo_texts), batch_size):
             ctx.check_cancelled()
             chunk = todo_texts[start:start + batch_size]

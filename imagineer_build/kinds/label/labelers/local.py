@@ -29,7 +29,8 @@ Compute = Callable[[list[Any], list[Item]], list[Any]]  # (RGB images, items) �
 
 def run_items(ctx: BuildContext, memo: Memo, items: list[Item], batch_size: int,
               start: Callable[[], Compute], message: str) -> tuple[dict[str, Any], dict[str, str]]:
-    """(digest → memoised value, digest → why it failed). `start()` loads the model."""
+    """(digest → memoised value, digest → why it failed). `start()` loads the model and
+    answers (compute, the device it runs on)."""
     found = {} if ctx.refresh else memo.get_many(it.key for it in items)
     values = {it.digest: found[it.key][0] for it in items if it.key in found}
     todo = [it for it in items if it.key not in found]
@@ -37,7 +38,10 @@ def run_items(ctx: BuildContext, memo: Memo, items: list[Item], batch_size: int,
     ctx.progress(len(values), len(items), message)
     if not todo:
         return values, failed
-    compute = start()
+    from ....models import item_batch
+
+    compute, device = start()
+    batch_size = item_batch(batch_size, device)
     done = len(values)
     for i in range(0, len(todo), batch_size):
         chunk = todo[i:i + batch_size]

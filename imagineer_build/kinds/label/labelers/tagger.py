@@ -17,7 +17,7 @@ from ..config import LabelsConfig, TaggerConfig
 from .local import Item, run_items
 
 MEMO_NS = "labels.tagger"
-VERSION = "1"
+VERSION = "2"  # 2: one image per call on a CPU
 FLOOR = 0.1  # scores below this are not kept; a threshold below it widens the floor (and the key)
 RATING, CHARACTER = 9, 4
 RATINGS = {"general": "SAFE", "safe": "SAFE", "sensitive": "SUGGESTIVE", "questionable": "ADULT",
@@ -78,7 +78,8 @@ def label_tagger(ctx: BuildContext, cfg: LabelsConfig, images: list[AlbumImage])
         tagger = warm(spec, ctx.project_root, Path(ctx.models_dir), ctx.settings.get("threads"))
         ctx.log(f"tagger: {t.model}, {len(tagger.tags)} tags, {tagger.size} px, "
                 f"{tagger.session.get_providers()[0]}, batch {t.batch_size}")
-        return lambda ims, its: [{"scores": keep_scores(row, tagger.tags, low)} for row in tagger.scores(ims)]
+        device = "cpu" if tagger.session.get_providers()[0] == "CPUExecutionProvider" else "cuda"
+        return lambda ims, its: [{"scores": keep_scores(row, tagger.tags, low)} for row in tagger.scores(ims)], device
 
     values, failed = run_items(ctx, memo, items, t.batch_size, start, "images tagged")
     out = {d: to_label(val["scores"], t) for d, val in values.items()}

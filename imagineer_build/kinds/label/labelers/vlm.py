@@ -18,7 +18,7 @@ from ..config import LabelsConfig, VlmConfig
 from .local import Item, run_items
 
 MEMO_NS = "labels.vlm"
-VERSION = "1"  # bump when the text handling below changes what a caption is
+VERSION = "2"  # bump when the text handling below changes what a caption is (2: one image per call on a CPU)
 INSTRUCTIONS = {
     "descriptive": "Describe this image in one paragraph: the main subject, its colours and shapes, the "
                    "setting, the composition and the style or medium. Say only what is visible.",
@@ -84,8 +84,8 @@ def label_vlm(ctx: BuildContext, cfg: LabelsConfig, images: list[AlbumImage]) ->
         text = model_text(captioner, v)
         ctx.log(f"vlm: {v.model} ({captioner.model_type}) on {captioner.device}, {captioner.dtype}, "
                 f"prompt {v.prompt}, batch {v.batch_size}")
-        return lambda ims, its: [{"text": t} for t in captioner.generate(ims, [text] * len(ims), v.max_new_tokens,
-                                                                         v.num_beams)]
+        return (lambda ims, its: [{"text": t} for t in captioner.generate(ims, [text] * len(ims), v.max_new_tokens,
+                                                                          v.num_beams)], captioner.device)
 
     values, failed = run_items(ctx, memo, items, v.batch_size, start, "images captioned")
     out = {d: to_label(val.get("text") or "", v) for d, val in values.items()}
