@@ -36,24 +36,18 @@ def review(project_dir: Path | None, target: str, approve: list[str], reject: li
     from ...core.spec import SpecErrors
     from ...core.store import atomic_write
     from ...media.labelset import LabelSet
-    from .config import resolve
-    from .review import default_file
     from .reviewfile import dump, load_review, sync
 
     proj = open_project(project_dir)
     t = find_target(proj, target, "labels")
-    try:
-        cfg = resolve(t.config, proj.settings_dict().get("defaults", {}).get("labels"))
-    except ValueError as e:
-        raise UserError(str(e)) from None
-    if cfg.review is None:
+    cfg, _, rel = label_files(proj, t)
+    if rel is None:
         raise UserError(f"{target} declares no review: add `review: {{by: claude}}` (or a vlm model) to it "
                         f"in {t.doc.file} and build it")
     view = last_artifact(proj, target)
     meta = view.meta.get("review")
     if meta is None:
         raise UserError(f"the last build of {target} has no review: imagineer build {target}", 1)
-    rel = cfg.review.file or default_file(target)
     path = proj.root / rel
     try:
         entries = load_review(path, rel) if path.exists() else {}
@@ -120,32 +114,37 @@ def _decide(out: Outcome, approve: list[str], reject: list[str], approve_all: bo
 
 def _apply(proj, target: str, t, cfg, todo: dict[str, ReviewEntry], paths: dict[str, str], out: Outcome) -> None:
     """Write approved proposals into the overrides file (checked before it replaces the old one)."""
-    import yaml
-    from pydantic import ValidationError
-
     from ...api import UserError
-    from ...core.store import atomic_write
-    from .overrides import OverrideEntry
-    from .overrides_edit import set_captions
+    from .overrides_edit import write_fields
 
     rel = cfg.overrides or DEFAULT_OVERRIDES.format(target=target)
-    path = proj.root / rel
     updates = {}
     for d, e in todo.items():
         note = f"approved in review by {e.by or 'the reviewer'}" + (f": {e.reason}" if e.reason else "")
-        updates[d] = (e.proposal, {"file": posixpath.basename(paths.get(d) or e.file or d), "note": note})
+        updates[d] = ({"caption": e.proposal}, {"file": posixpath.basename(paths.get(d) or e.file or d), "note": note})
     try:
-        text = set_captions(path, updates)
-        data = yaml.safe_load(text) or {}
-        for value in data.values():
-            OverrideEntry.model_validate(value or {})
-    except (ValueError, yaml.YAMLError, ValidationError) as e:
+        write_fields(proj.root / rel, updates)
+    except ValueError as e:
         raise UserError(f"cannot write approved captions to {rel}: {e}; fix that file and run the "
                         "command again (the decisions are kept in the review file)", 1) from None
-    atomic_write(path, text.encode("utf-8"))
     for d in todo:
         out.entries[d] = out.entries[d].model_copy(update={"applied": True})
     out.overrides_file, out.applied = rel, len(todo)
     if not cfg.overrides:
         out.hint = (f"{target} names no overrides file: add `overrides: {rel}` to it in {t.doc.file} "
                     "so builds apply the approved captions")
+
+
+def label_files(proj, t):
+    """(resolved config, overrides file, review file or None) of a labels target, project-relative:
+    the files `imagineer labels review` and the review web app write."""
+    from ...api import UserError
+    from .config import resolve
+    from .review import default_file
+
+    try:
+        cfg = resolve(t.config, proj.settings_dict().get("defaults", {}).get("labels"))
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    review = (cfg.review.file or default_file(t.name)) if cfg.review is not None else None
+    return cfg, cfg.overrides or DEFAULT_OVERRIDES.format(target=t.name), review

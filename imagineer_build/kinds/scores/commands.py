@@ -31,31 +31,25 @@ def register(app) -> None:
         """Mark images of TARGET failed or ok (or clear their flags) in its flags file."""
         from ...api import UserError, last_artifact, open_project
         from ...api import target as find_target
-        from ...core.store import atomic_write
         from ...media.album import Album
-        from .flags import FlagsError, set_flags
+        from .flags import FlagsError, flag_entry, flags_file, write_flags
 
         if failed + ok + clear != 1:
             raise UserError("give exactly one of --failed, --ok, --clear")
         proj = open_project(project)
         t = find_target(proj, target, "scores")
         album = Album.from_meta(last_artifact(proj, target).meta)
-        rel = t.config.overrides or (str(to) if to else f"flags/{target}.yaml")
-        path = proj.root / rel
-        text = path.read_text(encoding="utf-8") if path.exists() else ""
-        value = None if clear else {"flag": "failed" if failed else "ok"}
+        rel = flags_file(t.config, target, to)
+        value = None if clear else ("failed" if failed else "ok")
         updates = {}
         for f in files:
             im = find_image(album.images, f)
-            updates[im.digest] = None if value is None else {**value, "file": posixpath.basename(im.path),
-                                                             **({"note": note} if note else {})}
+            updates[im.digest] = None if value is None else flag_entry(im, value, note)
         try:
-            new = set_flags(text, updates, target)
+            write_flags(proj.root / rel, updates, target)
         except (FlagsError, ValueError) as e:
             raise UserError(f"{rel}: {e}", 1) from None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, new.encode("utf-8"))
-        what = "cleared" if clear else f"flagged {value['flag']}"
+        what = "cleared" if clear else f"flagged {value}"
         typer.echo(f"{what}: {len(updates)} image(s) of {target} in {rel}", err=True)
         if not t.config.overrides:
             typer.echo(f"add `overrides: {rel}` to {target} in {t.doc.file} so the flags apply", err=True)

@@ -73,6 +73,26 @@ def match_flags(flags: dict[str, str], images: list[AlbumImage]) -> tuple[dict[s
     return out, unmatched
 
 
+def flags_file(config, target: str, to: Path | None = None) -> str:
+    """The project file a scores target's flags go to: its `overrides:`, else `to`, else flags/TARGET.yaml."""
+    return config.overrides or (str(to) if to else f"flags/{target}.yaml")
+
+
+def flag_entry(im: AlbumImage, flag: str, note: str | None = None) -> dict[str, Any]:
+    """One image's entry as `imagineer scores flag` and the review web app write it."""
+    return {"flag": flag, "file": posixpath.basename(im.path), **({"note": note} if note else {})}
+
+
+def write_flags(path: Path, updates: dict[str, dict[str, Any] | None], target: str) -> None:
+    """Apply set_flags to the file (created when missing), atomically."""
+    from ...core.store import atomic_write
+
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    new = set_flags(text, updates, target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, new.encode("utf-8"))
+
+
 def set_flags(text: str, updates: dict[str, dict[str, Any] | None], target: str) -> str:
     """The file's text with each digest's entry replaced by a one-line entry (None: removed)
     or appended; every other line is kept as written."""
