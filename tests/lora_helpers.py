@@ -192,7 +192,7 @@ def build_in_process(root: Path, monkeypatch) -> tuple[dict, list[dict]]:
     load_kinds.cache_clear()
     events: list[dict] = []
     try:
-        results = Engine(Project.load(root), events.append).build(BuildOptions())
+        results = Engine(Project.load(root), events.append).build(BuildOptions(no_workers=True))
     finally:
         load_kinds.cache_clear()
     return results, events

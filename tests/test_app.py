@@ -5,6 +5,7 @@ go to the test's tmp folder (IMAGINEER_DOCS_SHOTS=DIR also copies the grid there
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -232,9 +233,12 @@ def test_paths_hosts_and_writes_are_refused(proj, server):
         assert b"generations:" not in body and b"root:" not in body
     # a blob in the store but of no artifact (an input listing, a memo entry) is not served
     store_blobs = {p.name for p in (proj.root / "cache" / "blobs").glob("*/*")}
-    served = set()
-    for im in images_of(proj, "cards"):
-        served.add(im["digest"])
+
+    served = set()  # every file of every artifact the lock names may be shown; nothing else
+    for entry in yaml.safe_load((proj.root / "imagineer.lock").read_text())["targets"].values():
+        d = entry["artifact"]
+        manifest = json.loads((proj.root / "cache/blobs" / d[:2] / d).read_bytes())
+        served |= {d, *(v[0] for v in manifest["files"].values())}
     stranger = sorted(store_blobs - served)[0]
     assert raw_get(port, f"/thumb/{stranger}/320")[0] == 404
     # DNS rebinding: another name for this address is refused

@@ -68,7 +68,7 @@ def test_second_build_waits_or_says_who_holds_the_lock(project, shapes):
     assert {e["target"]: e["status"] for e in ev2 if e["event"] == "target"} == dict.fromkeys(
         ("shapes", "slow", "after"), "cached")
     ver = project.run("verify-cache", env=ENV)
-    assert ver.code == 0 and "0 damaged blob(s)" in ver.out
+    assert ver.code == 0 and "0 damaged blobs" in ver.out
     lock = project.root / "imagineer.lock"
     assert "after:" in lock.read_text() and "slow:" in lock.read_text()
     assert (project.root / "cache/build.lock").read_text() == ""  # released

@@ -313,7 +313,7 @@ def test_export_writes_reviewable_overrides_that_round_trip(project, shapes, fak
     assert labs["shape_000"]["nsfw"] == "SUGGESTIVE" and labs["shape_000"]["overridden"] is True
     assert sum(lab["overridden"] for lab in labs.values()) == 1
     assert data["meta"]["report"]["overrides"]["changed"] == 1
-    assert "(edited)" in project.run("show", "caps").out
+    assert "[edited]" in project.run("show", "caps").out
     not_labels = project.run("labels", "export", "shapes", "--to", "x.yaml")
     assert not_labels.code == 2 and "not labels" in not_labels.err
 

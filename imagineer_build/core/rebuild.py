@@ -144,7 +144,8 @@ class Rebuilder:
         for d in upstream.values():
             self._load_checked(d)
         job = Job(
-            target=t.name, section=t.section, config=t.config.model_dump(mode="json", by_alias=True),
+            target=t.name, section=t.section,
+            config=t.config.model_dump(mode="json", by_alias=True, exclude_unset=True),  # kinds tell given from default
             settings=self.planner.settings, project_root=str(self.project.root), store=store_address(self.store),
             upstream=dict(upstream), inputs=listing_data(info.listings), key=info.key, refresh=refresh,
             preview=preview, worker="models" if "gpu" in (t.kind.resources_for(t.config) or {}) else "any",

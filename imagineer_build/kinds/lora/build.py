@@ -44,7 +44,7 @@ def build_builtin(ctx: BuildContext) -> Artifact:
     identity = digest_json([TRAINER_VERSION, ts.to_dict(), view.digest, model_id, threads])
     ctx.log(f"training: {len(items)} images, {ts.steps} steps, rank {ts.rank}, "
             f"batch {ts.batch_size}×{ts.gradient_accumulation}, lr {ts.lr:g}")
-    ctx.progress(0, ts.steps, f"loading model {cfg.model}")
+    ctx.progress(0, None, f"loading model {cfg.model}")
     with lease(spec, ctx.project_root, ctx.models_dir) as pipe, deterministic():
         vae_id = {"model": model_id, "dtype": str(pipe.vae.dtype), "component": "vae"}
         latents, bad = ensure_latents(ctx, pipe, items, [False, True] if ts.flip else [False], vae_id)
