@@ -135,19 +135,49 @@ class HttpCache:
 
 
 def consistent(root: Path) -> list[str]:
-    """Problems of a folder remote (file:// layout): records naming blobs it lacks."""
+    """Problems of a folder remote (file:// layout): records naming blobs it lacks. A blob is
+    there loose (cas/) or in a pack whose index was written."""
     import json
+
+    packed: dict[str, bytes] = {}
+    for idx in (root / "packs").glob("*.idx"):
+        body = idx.with_suffix("").read_bytes()
+        for d, (off, n) in json.loads(idx.read_bytes()).items():
+            packed[d] = body[off:off + n]
+
+    def blob(d: str) -> bytes | None:
+        loose = root / "cas" / d[:2] / d
+        return loose.read_bytes() if loose.is_file() else packed.get(d)
 
     problems = []
     for rec_path in (root / "ac").glob("*/*"):
         if ".tmp-" in rec_path.name:
             continue
         rec = json.loads(rec_path.read_bytes())
-        art = root / "cas" / rec["artifact"][:2] / rec["artifact"]
-        if not art.is_file():
+        manifest = blob(rec["artifact"])
+        if manifest is None:
             problems.append(f"{rec['target']}: manifest missing")
             continue
-        for rel, (d, _) in json.loads(art.read_bytes())["files"].items():
-            if not (root / "cas" / d[:2] / d).is_file():
+        for rel, (d, _) in json.loads(manifest)["files"].items():
+            if blob(d) is None:
                 problems.append(f"{rec['target']}: {rel} missing")
     return problems
+
+
+def corrupt_blob(root: Path, digest: str) -> None:
+    """Give a blob on a folder remote other bytes of the same length, loose or inside its pack."""
+    import json
+
+    loose = root / "cas" / digest[:2] / digest
+    if loose.is_file():
+        loose.write_bytes(b"x" * len(loose.read_bytes()))
+        return
+    for idx in (root / "packs").glob("*.idx"):
+        where = json.loads(idx.read_bytes()).get(digest)
+        if where:
+            pack = idx.with_suffix("")
+            body = bytearray(pack.read_bytes())
+            body[where[0]:where[0] + where[1]] = b"x" * where[1]
+            pack.write_bytes(bytes(body))
+            return
+    raise AssertionError(f"{digest} is not on the remote")

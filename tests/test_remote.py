@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Project, imagineer_exe
-from remote_helpers import S3, SECRET, HttpCache, consistent
+from remote_helpers import S3, SECRET, HttpCache, consistent, corrupt_blob
 
 SPEC = """
 sources:
@@ -91,8 +91,7 @@ def test_a_damaged_remote_blob_and_record_are_refused_and_rebuilt(tmp_path):
     assert a.build().code == 0
     lock = json.loads(json.dumps(__import__("yaml").safe_load((a.root / "imagineer.lock").read_text())))["targets"]
     # the dataset's manifest on the remote gets other bytes; the labels' record becomes garbage
-    manifest = remote / "cas" / lock["photo-ds"]["artifact"][:2] / lock["photo-ds"]["artifact"]
-    manifest.write_bytes(b'{"files": {}, "meta": {}, "facts": {}}')
+    corrupt_blob(remote, lock["photo-ds"]["artifact"])
     record = remote / "ac" / lock["photo-labels"]["key"][:2] / lock["photo-labels"]["key"]
     record.write_bytes(b"\x00 not json")
     b = machine(tmp_path / "b")
