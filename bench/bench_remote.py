@@ -135,8 +135,8 @@ def main() -> int:
     args = ap.parse_args()
     if args.quick:
         args.small, args.large = 1000, 1
-    from moto.server import ThreadedMotoServer
     import boto3
+    from moto.server import ThreadedMotoServer
 
     os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"})
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

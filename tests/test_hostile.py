@@ -105,7 +105,7 @@ def _load_and_plan(root: Path) -> None:
         assert LOCATED.search(str(e)) or "imagineer.lock:" in str(e), str(e)
 
 
-@settings(max_examples=150, deadline=8000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=8000, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(which=st.sampled_from(["spec", "settings"]), choice=st.integers(0, 10_000), op=st.integers(0, 4),
        extreme=st.sampled_from(EXTREMES), cut=st.floats(0, 1))
 def test_fuzzed_specs_and_settings_are_accepted_or_located(fuzz_root, which, choice, op, extreme, cut):
@@ -121,7 +121,7 @@ def test_fuzzed_specs_and_settings_are_accepted_or_located(fuzz_root, which, cho
     assert time.monotonic() - t0 < 8
 
 
-@settings(max_examples=40, deadline=8000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=8000, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.one_of(st.text(max_size=300), st.binary(max_size=300).map(lambda b: b.decode("latin-1")),
                       st.sampled_from(["version: 1\ntargets:\n  photos: {key: " + "0" * 32 + ", artifact: 7}\n",
                                        "version: 1\ntargets: !!binary aGVsbG8=\n", "a: &a [*a]\n"])))
@@ -134,7 +134,7 @@ def test_fuzzed_locks_are_located(fuzz_root, text):
         lock.unlink()
 
 
-@settings(max_examples=40, deadline=8000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=8000, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.one_of(st.text(max_size=200), st.sampled_from([
     "a.png: [1, 2]\n", "a.png: {nsfw: NOPE}\n", "a.png: {caption: !!python/name:os.system ''}\n",
     "? [a]\n: b\n", "a.png: {caption: " + "x" * 5000 + "}\n"])))
@@ -203,6 +203,7 @@ def test_an_alias_bomb_is_refused_fast(hostile, where):
     ("labeler: sidecar", "labeler: !foo sidecar", "unknown YAML tag '!foo'"),
     ("trigger: zzz", "trigger: \"a\\0b\"\n    x: \x00", "not allowed in YAML"),
     ("size: [64, 64]", "size: [64, 65]", "multiples of 8"),
+    ("template: data/deck.csv", 'template: "data/deck\\0.csv"', "NUL character"),
 ])
 def test_spec_values_that_would_hang_crash_or_overflow_are_located(hostile, old, new, fragment):
     os.mkfifo(hostile / "data" / "fifo")
@@ -220,6 +221,7 @@ def test_spec_values_that_would_hang_crash_or_overflow_are_located(hostile, old,
     ("out: out", "out: /", "outside the project"),
     ("threads: 1", "threads: 100000", "threads"),
     ('base: "builtin:tiny-sd"', "base: /dev/zero", "character device"),
+    ("cache: cache", 'cache: "ca\\0che"', "NUL character"),
 ])
 def test_settings_that_would_hang_or_escape_are_located(hostile, old, new, fragment):
     _edit(hostile, "imagineer.yaml", old, new)

@@ -507,6 +507,8 @@ def file_problem(path: Path, want: str) -> str | None:
         if e.errno == errno.ELOOP:
             return "a symbolic link loop"
         return f"cannot be read ({e.strerror})"
+    except ValueError:  # a NUL inside the name
+        return "holds a NUL character"
     if stat.S_ISDIR(st.st_mode):
         return "is a folder; expected a file" if want == "file" else None
     if not stat.S_ISREG(st.st_mode):

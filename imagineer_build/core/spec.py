@@ -124,9 +124,12 @@ def load_yaml(path: Path, display: str | None = None, text: str | None = None) -
 
     def scalar(n: yaml.Node) -> Any:
         try:
-            return constructor.construct_object(n, deep=True)
+            value = constructor.construct_object(n, deep=True)
         except yaml.YAMLError as e:
             raise SpecErrors([SpecError(_mark(display, n), f"malformed YAML: {_error_text(e)}")]) from None
+        if isinstance(value, str) and "\x00" in value:  # an escaped "\0": no path, prompt or name holds one
+            raise SpecErrors([SpecError(_mark(display, n), "a NUL character (\\0) is not allowed in a value")])
+        return value
 
     def build(n: yaml.Node, path: Path_) -> Any:
         nonlocal count
