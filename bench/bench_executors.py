@@ -79,9 +79,6 @@ def fakes_project(root: Path, n: int, executor: str) -> None:
 
 
 def per_target(n: int) -> dict[str, float]:
-    from engine_kinds import ENV
-
-    os.environ.update(ENV)
     from imagineer_build.core.engine import BuildOptions, Engine
     from imagineer_build.core.project import Project
 
@@ -144,6 +141,9 @@ def main() -> int:
         print(lines[-1], flush=True)
     if not args.no_ray:
         import ray
+        from engine_kinds import ENV
+
+        os.environ.update(ENV)  # the test kinds (fakes) must be importable in Ray's workers too
 
         gpus = 0
         try:

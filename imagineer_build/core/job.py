@@ -84,8 +84,12 @@ def run_job(job: Job, store, emit: Callable[[dict[str, Any]], None],
         return Outcome(None)
     digest = store.store_artifact(artifact)
     used = {ns: sorted(m.used) for ns, m in sorted(ctx.memos.items()) if m.used}
+    run = dict(artifact.run)
+    why = kind.nondeterminism(config, job.settings)  # asked here: it depends on this machine's device
+    if why:
+        run["nondeterministic"] = why
     return Outcome(
-        artifact=digest, facts=artifact.facts, run=dict(artifact.run),
+        artifact=digest, facts=artifact.facts, run=run,
         memo={ns: {"hits": m.hits, "misses": m.misses} for ns, m in ctx.memos.items()},
         memo_list=store.put_bytes(canonical_json(used)) if used else None,
     )

@@ -111,7 +111,8 @@ class Kind:
 
     def nondeterminism(self, config: Any, settings: dict[str, Any]) -> str | None:
         """Why two builds of the same key may give other bytes (a scrape, an API, GPU kernels),
-        or None. Called after a build, so a kind may look at the device it just used."""
+        or None. Called after a build where it ran (a worker, a Ray node), so a kind may look
+        at the device it just used."""
         return None
 
     def tolerance(self, config: Any, settings: dict[str, Any]) -> Tolerance | None:

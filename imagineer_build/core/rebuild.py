@@ -166,10 +166,7 @@ class Rebuilder:
         if changed:
             raise BuildError(f"{', '.join(changed)} changed while {t.name} was building; not recorded (build again)")
         digest = str(outcome.artifact)
-        run = dict(outcome.run)
-        why = t.kind.nondeterminism(t.config, self.planner.settings)
-        if why:
-            run["nondeterministic"] = why
+        run = dict(outcome.run)  # with "nondeterministic" when the kind says so where it ran
         record = ActionRecord(
             key=info.key, target=t.name, kind=t.kind_name, artifact=digest, created=time.time(),
             seconds=round(time.perf_counter() - start, 3), facts=outcome.facts, key_inputs=info.inputs,
