@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+import imagineer_build  # noqa: F401 — pins the CPU kernels before any test module imports torch
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "examples"))
 

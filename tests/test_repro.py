@@ -4,6 +4,7 @@ early cutoff after a retrain, and model creation that is safe to race."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -187,3 +188,61 @@ def test_a_binary_lock_is_named(project, shapes):
     r = project.run("build")
     assert r.code == 2 and "imagineer.lock: not UTF-8 text" in r.err, r.err
 
+
+
+KERNEL_PROBE = """
+import hashlib
+import imagineer_build  # noqa: F401  (pins the CPU kernels unless IMAGINEER_CPU_ISA=native)
+import torch
+from imagineer_build.kernels import cpu_kernels
+torch.set_num_threads(1)
+g = torch.Generator().manual_seed(0)
+x, w = torch.randn(2, 8, 33, 33, generator=g), torch.randn(16, 8, 3, 3, generator=g)
+a, b = torch.randn(257, 513, generator=g), torch.randn(513, 129, generator=g)
+out = [torch.nn.functional.conv2d(x, w), a @ b, torch.softmax(a, -1), torch.nn.functional.gelu(a), a.exp()]
+print(cpu_kernels(), torch.backends.cpu.get_cpu_capability(),
+      hashlib.sha256(b"".join(t.numpy().tobytes() for t in out)).hexdigest())
+"""
+
+
+def _kernel_probe(isa: str, capability: str) -> list[str]:
+    env = {**os.environ, "IMAGINEER_CPU_ISA": isa, "ATEN_CPU_CAPABILITY": capability}
+    env.pop("ONEDNN_MAX_CPU_ISA", None)
+    env.pop("MKL_CBWR", None)
+    p = subprocess.run([sys.executable, "-c", KERNEL_PROBE], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return p.stdout.split()
+
+
+def test_cpu_kernels_are_pinned_so_every_x86_machine_computes_the_same_bits():
+    """The kernels a CPU picks for itself round differently (AVX-512 vs AVX2 vs none): a LoRA
+    trained on a server had other bytes than one trained on a laptop. Whatever the machine (here:
+    whatever kernels the environment asks torch for), a pinned process computes the same bits."""
+    pinned = {cap: _kernel_probe("avx2", cap) for cap in ("default", "avx512")}
+    assert pinned["default"] == pinned["avx512"]
+    assert pinned["default"][:2] == ["avx2", "AVX2"]
+    native = {cap: _kernel_probe("native", cap) for cap in ("default", "avx2")}
+    assert native["default"][:2] == ["native", "DEFAULT"]
+    assert native["default"][2] != native["avx2"][2], "unpinned kernels should differ, or this test proves nothing"
+    assert native["default"][2] != pinned["default"][2]
+
+
+def test_a_build_on_unpinned_kernels_declares_itself(project, shapes):
+    """IMAGINEER_CPU_ISA=native: faster kernels, bytes not comparable across machines; the lock says so."""
+    project.write("imagineer.yaml", "cache: cache\nout: out\nmodels:\n  tiny: {base: 'builtin:tiny-sd'}\n")
+    project.spec("""
+        sources:
+          photos: {dir: data/shapes}
+        generations:
+          deck: {prompt: "a red star", model: tiny, size: [64, 64], steps: 1}
+    """)
+    r = project.run("build", "--no-workers", env={"IMAGINEER_CPU_ISA": "native"})
+    assert r.code == 0, r.err
+    assert "not bit-exact across machines" in locked(project)["deck"]["nondeterministic"]
+    assert "nondeterministic" not in locked(project)["photos"]
+    native = locked(project)["deck"]["key"]
+    r = project.run("build", "--no-workers")  # pinned again: another key, never the native result
+    assert r.code == 0, r.err
+    assert re.search(r"^deck\s+built\b", r.out + r.err, re.M), r.out + r.err
+    assert locked(project)["deck"]["key"] != native
+    assert "nondeterministic" not in locked(project)["deck"]

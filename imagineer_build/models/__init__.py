@@ -103,7 +103,11 @@ def check_model(name: str, settings: dict[str, Any], archs: tuple[str, ...] = DI
 def model_identity(spec: ModelSpec, project_root: Path) -> dict[str, Any]:
     """What a key records about a model: builtin version, HF id + resolved commit, or a local
     path whose bytes the kind adds as a file input (see model_file_inputs)."""
+    from ..kernels import cpu_kernels
+
     ident: dict[str, Any] = {"arch": spec.arch, "dtype": spec.dtype, "prediction_type": spec.prediction_type}
+    if cpu_kernels() != "avx2":  # this machine's own kernels: results kept apart from pinned ones
+        ident["cpu_kernels"] = cpu_kernels()
     if spec.builtin:
         ident["builtin"] = f"{spec.builtin}@{BUILTIN_VERSION}"
     elif spec.local_path(project_root) is not None:

@@ -49,10 +49,17 @@ def pick_device(spec: ModelSpec) -> str:
 
 
 def device_nondeterminism(spec: ModelSpec, what: str) -> str | None:
-    """Kind.nondeterminism for model work: CPU kernels give the same bits for the same thread
-    count; CUDA and MPS kernels do not promise it."""
+    """Kind.nondeterminism for model work: CPU kernels pinned to AVX2 give the same bits for the
+    same thread count on any x86 machine; CUDA and MPS kernels do not promise it, nor do the
+    kernels a machine picks for itself (IMAGINEER_CPU_ISA=native, ARM, torch loaded first)."""
+    from ..kernels import cpu_kernels
+
     device = pick_device(spec)
-    return None if device == "cpu" else f"{what} on {device} is not bit-exact between runs"
+    if device != "cpu":
+        return f"{what} on {device} is not bit-exact between runs"
+    if cpu_kernels() != "avx2":
+        return f"{what} on this machine's own CPU kernels is not bit-exact across machines"
+    return None
 
 
 def pick_dtype(spec: ModelSpec, device: str):

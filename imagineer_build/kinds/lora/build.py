@@ -9,6 +9,7 @@ from ... import models
 from ...core.artifact import Artifact
 from ...core.hashing import digest_json
 from ...core.kind import BuildContext
+from ...kernels import cpu_kernels
 from ...models import ModelSpec, model_identity, resolve_model
 from .checkpoint import finish
 from .config import TrainSettings, resolve_settings
@@ -118,7 +119,7 @@ def assemble(ctx: BuildContext, spec: ModelSpec, dataset_digest: str, ts: TrainS
              "rank": ts.rank, "images": images}
     run = {"seconds": round(result.seconds, 3), "seconds_per_step": result.seconds_per_step,
            "cpu_seconds_per_step": result.cpu_seconds_per_step, "resumed_from": result.resumed_from,
-           "device": result.device,
+           "device": result.device, "cpu_kernels": cpu_kernels(),
            "versions": {"torch": torch.__version__, "diffusers": diffusers.__version__,
                         "peft": peft.__version__, "python": platform.python_version()}}
     return Artifact(files=files, meta=meta, facts=facts, run=run)
