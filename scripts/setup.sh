@@ -36,6 +36,9 @@ if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ] || [ pyproject.toml -
   rm -rf imagineer_build.egg-info
   touch "$stamp"
 fi
+# Bytecode for our own modules: where PYTHONDONTWRITEBYTECODE is set (CI images often set it),
+# every command would otherwise compile ~65 modules from source (0.13 s of a 0.5 s no-op build).
+.venv/bin/python -m compileall -q imagineer_build >/dev/null || true
 # Real Chromium for the `render: js` scrapes and the web app's browser tests: Debian's package
 # (Playwright cannot download browsers here).
 if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/lib/chromium/chromium ]; then
