@@ -12,7 +12,6 @@ CPU then declare themselves non-deterministic, as GPU builds do.
 from __future__ import annotations
 
 import os
-import platform
 import sys
 
 PINNED = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
@@ -23,7 +22,7 @@ def pin() -> None:
     """Set the pinning variables unless asked not to, or unless torch is loaded already (then
     it is too late: a library that imported torch first keeps the machine's own kernels)."""
     wanted = os.environ.get("IMAGINEER_CPU_ISA", "avx2").strip().lower() != "native"
-    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    x86 = os.uname().machine.lower() in ("x86_64", "amd64")  # not `platform`: every command imports this
     if wanted and x86 and "torch" not in sys.modules:
         os.environ.update(PINNED)
         _state["kernels"] = "avx2"

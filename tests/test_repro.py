@@ -99,18 +99,21 @@ def test_verify_refuses_targets_never_built_and_unknown_ones(project, shapes):
     assert v.code == 0 and "photos  identical" in v.out
 
 
-def test_thread_count_is_in_the_keys_of_model_targets_only(project, shapes):
-    project.write("imagineer.yaml", "cache: cache\nout: out\nthreads: 1\n"
-                  "models:\n  tiny: {base: 'builtin:tiny-sd'}\n")
+def _photos_and_deck(project: Project, settings: str = "") -> None:
+    """A folder source and a one-step generation on the builtin model; `settings` adds lines."""
+    project.write("imagineer.yaml", f"cache: cache\nout: out\n{settings}models:\n  tiny: {{base: 'builtin:tiny-sd'}}\n")
     project.spec("""
         sources:
           photos: {dir: data/shapes}
         generations:
-          deck: {prompt: "a red star", model: tiny, size: [64, 64], steps: 2}
+          deck: {prompt: "a red star", model: tiny, size: [64, 64], steps: 1}
     """)
+
+
+def test_thread_count_is_in_the_keys_of_model_targets_only(project, shapes):
+    _photos_and_deck(project, "threads: 1\n")
     before = {r["target"]: r["key"] for r in _status(project)}
-    project.write("imagineer.yaml", "cache: cache\nout: out\nthreads: 3\n"
-                  "models:\n  tiny: {base: 'builtin:tiny-sd'}\n")
+    _photos_and_deck(project, "threads: 3\n")
     after = {r["target"]: r["key"] for r in _status(project)}
     assert before["photos"] == after["photos"]
     assert before["deck"] != after["deck"]
@@ -189,7 +192,6 @@ def test_a_binary_lock_is_named(project, shapes):
     assert r.code == 2 and "imagineer.lock: not UTF-8 text" in r.err, r.err
 
 
-
 KERNEL_PROBE = """
 import hashlib
 import imagineer_build  # noqa: F401  (pins the CPU kernels unless IMAGINEER_CPU_ISA=native)
@@ -229,13 +231,7 @@ def test_cpu_kernels_are_pinned_so_every_x86_machine_computes_the_same_bits():
 
 def test_a_build_on_unpinned_kernels_declares_itself(project, shapes):
     """IMAGINEER_CPU_ISA=native: faster kernels, bytes not comparable across machines; the lock says so."""
-    project.write("imagineer.yaml", "cache: cache\nout: out\nmodels:\n  tiny: {base: 'builtin:tiny-sd'}\n")
-    project.spec("""
-        sources:
-          photos: {dir: data/shapes}
-        generations:
-          deck: {prompt: "a red star", model: tiny, size: [64, 64], steps: 1}
-    """)
+    _photos_and_deck(project)
     r = project.run("build", "--no-workers", env={"IMAGINEER_CPU_ISA": "native"})
     assert r.code == 0, r.err
     assert "not bit-exact across machines" in locked(project)["deck"]["nondeterministic"]
