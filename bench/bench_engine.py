@@ -97,13 +97,40 @@ def tweak(path: Path, k: int) -> None:
     im.save(path, compress_level=1)
 
 
-def timed(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, str]:
+PEAK_KB: dict[str, int] = {}  # largest resident set seen per operation
+
+
+def timed(cmd: list[str], cwd: Path, env: dict | None = None, label: str = "") -> tuple[float, str]:
+    """(seconds, stdout) of a command; its peak resident memory goes to PEAK_KB[label]."""
+    import threading
+
     t = time.perf_counter()
-    p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    chunks: dict[str, str] = {}
+    readers = [threading.Thread(target=lambda n, f: chunks.__setitem__(n, f.read()), args=(n, f))
+               for n, f in (("out", p.stdout), ("err", p.stderr))]
+    for r in readers:
+        r.start()
+    _, status, usage = os.wait4(p.pid, 0)  # like wait(), plus the child's resource usage
     secs = time.perf_counter() - t
-    if p.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed in {cwd}:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
-    return secs, p.stdout
+    for r in readers:
+        r.join()
+    p.returncode = code = os.waitstatus_to_exitcode(status)
+    if label:
+        PEAK_KB[label] = max(PEAK_KB.get(label, 0), usage.ru_maxrss)
+    if code != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed in {cwd}:\n{chunks['out'][-2000:]}\n{chunks['err'][-2000:]}")
+    return secs, chunks["out"]
+
+
+LOCK_DIFF: list[int] = []  # lines of imagineer.lock a one-image change touched
+
+
+def changed_lines(before: str, after: str) -> int:
+    import difflib
+
+    return sum(1 for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
+               if line[:1] in "+-" and not line.startswith(("+++", "---")))
 
 
 def median(xs: list[float]) -> float:
@@ -126,17 +153,19 @@ def imagineer_runs(root: Path, images: Path, repeats: int, first_repeats: int) -
         ev = next(json.loads(x) for x in out.splitlines() if '"target": "images"' in x and '"event": "target"' in x)
         probe_rates.append(ev["facts"]["images"] / ev["seconds"])
     for _ in range(repeats):
-        res["noop"].append(timed(build, root, ENV)[0])
-        res["status"].append(timed([str(IMAGINEER), "status"], root, ENV)[0])
+        res["noop"].append(timed(build, root, ENV, "noop")[0])
+        res["status"].append(timed([str(IMAGINEER), "status"], root, ENV, "status")[0])
     victim = sorted(images.iterdir())[len(list(images.iterdir())) // 2]
     for k in range(repeats):
+        lock_before = (root / "imagineer.lock").read_text()
         tweak(victim, k + 1)
-        secs, out = timed(build, root, ENV)
+        secs, out = timed(build, root, ENV, "change")
         assert '"status": "built"' in out
         res["change"].append(secs)
+        LOCK_DIFF.append(changed_lines(lock_before, (root / "imagineer.lock").read_text()))
     for k in range(repeats):
         make_images(images, 1, start=900_000 + k)
-        secs, out = timed(build, root, ENV)
+        secs, out = timed(build, root, ENV, "add")
         res["add"].append(secs)
     for k in range(repeats):
         (images / f"img_{900_000 + k:05d}.png").unlink()
@@ -204,16 +233,18 @@ def dvc_runs(dvc: Path, root: Path, repeats: int, first_repeats: int) -> dict[st
 
 
 def phash_rate(images: Path, n: int = 300) -> float:
-    """Single-core images/s of plain Pillow decode + imagehash.phash on these images."""
-    import imagehash
+    """Single-core images/s of plain Pillow decode + the same phash, warmed up first."""
     from PIL import Image
 
+    from imagineer_build.media.phash import phash
+
     paths = sorted(images.iterdir())[:n]
+    phash(Image.open(paths[0]))
     t = time.perf_counter()
     for p in paths:
         with Image.open(p) as im:
             im.load()
-            imagehash.phash(im)
+            phash(im)
     return len(paths) / (time.perf_counter() - t)
 
 
@@ -275,6 +306,10 @@ def main() -> None:
         ratio = f"{theirs[k] / ours[k]:10.1f}x" if theirs else "        n/a"
         print(f"{label:20} {ours[k]:9.2f}s {d} {ratio}")
     print(f"{'python -c pass':20} {startup:9.2f}s   (interpreter start-up, the floor for any CLI)")
+    print("peak memory: " + ", ".join(f"{names[k]} {PEAK_KB[k] / 1024:.0f} MB" for k in names if k in PEAK_KB))
+    if LOCK_DIFF:
+        print(f"imagineer.lock lines changed by one changed image: {max(LOCK_DIFF)} "
+              f"({len((proj / 'imagineer.lock').read_text().splitlines())} lines in all)")
     rate = ours["probe_rate"]
     print(f"first build, source target: {rate:.0f} images/s (store + decode + phash) on {cores} cores; "
           f"plain phash here {base:.0f} images/s/core → {rate / (base * cores):.0%} of ideal scaling")

@@ -452,11 +452,13 @@ def workers_stop(project: ProjectOpt = None) -> None:
 def verify_cache(project: ProjectOpt = None) -> None:
     """Re-read every blob and check its digest; damaged entries are removed (rebuilt next time)."""
     from .api import open_store
+    from .core.outview import unmark_showing
 
     proj = _load(project)
     store = open_store(proj, use_remote=False)
     with store.build_lock("imagineer verify-cache"):
         bad = store.verify_all()
+        unmark_showing(proj.out_root, {b.digest for b in bad}, store.artifact_blobs)
     for b in bad:
         typer.echo(f"damaged: {b}")
     typer.echo(f"{plural(len(bad), 'damaged blob')}")

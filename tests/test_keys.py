@@ -148,3 +148,12 @@ def test_environment_enters_the_key_only_through_the_allowlist(project):
     start = next(e for e in r.events() if e["event"] == "start")
     assert start["reason"] == ["environment FAKE_FLAVOUR: 'vanilla' → 'mint'"]
     assert (project.root / "out/flavoured/out.txt").read_text() == "mint"
+
+
+def test_memo_keys_in_bulk_are_the_single_keys():
+    """Memo.keys encodes the shared parts once; every key must still be Memo.key's."""
+    from imagineer_build.core.kind import Memo
+
+    firsts = ["%032x" % (i * 7919) for i in range(50)] + ['quote " and é', 5, None, {"z": [1, 2]}]
+    for rest in [(), ("2",), ("2", {"max_pixels": 64, "animated": "first"}), (None, [1, "x"])]:
+        assert Memo.keys(firsts, *rest) == [Memo.key(f, *rest) for f in firsts]

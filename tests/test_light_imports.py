@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 HEAVY = ("torch", "diffusers", "transformers", "peft", "accelerate", "playwright", "anthropic", "cv2",
-         "httpx", "skimage")
+         "httpx", "skimage", "scipy")
 
 PROBE = """
 import atexit, sys

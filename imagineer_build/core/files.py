@@ -73,11 +73,27 @@ def walk_files(root: Path, suffixes: tuple[str, ...] | None = None,
             errors[prefix or "."] = f"unreadable folder: {os.strerror(err.errno) if err.errno else err}"
             continue
         for e in entries:
-            if e.name.startswith("."):
+            name = e.name
+            if name[0] == ".":
                 continue
-            rel = prefix + e.name
-            if not _utf8(e.name):
+            rel = prefix + name
+            if not (name.isascii() or _utf8(name)):
                 errors[_printable(rel)] = "file name is not UTF-8 text: skipped (rename it)"
+                continue
+            # The common case from the directory entry's type alone: a plain file (one stat,
+            # which the stat cache needs anyway) or a plain folder (none: without links a
+            # folder cannot be reached twice).
+            try:
+                if e.is_file(follow_symlinks=False):
+                    if suffixes is None or name.lower().endswith(suffixes):
+                        e.stat(follow_symlinks=False)  # fails now, not in the caller, when the file vanished
+                        out.append((rel, e))
+                    continue
+                if e.is_dir(follow_symlinks=False):
+                    stack.append((rel + "/", e.path))
+                    continue
+            except OSError as err:
+                errors[rel] = f"unreadable: {os.strerror(err.errno or 0)}"
                 continue
             try:
                 is_link = e.is_symlink()
@@ -97,7 +113,7 @@ def walk_files(root: Path, suffixes: tuple[str, ...] | None = None,
                 stack.append((rel + "/", e.path))
             elif not stat_mod.S_ISREG(target.st_mode):
                 errors[rel] = f"{file_type(target.st_mode)}, not a file: skipped"
-            elif suffixes is None or e.name.lower().endswith(suffixes):
+            elif suffixes is None or name.lower().endswith(suffixes):
                 out.append((rel, e))
     out.sort(key=lambda x: x[0])
     return out
@@ -134,11 +150,16 @@ def list_input(project_root: Path, fi: FileInput, stat: StatCache) -> FileListin
     path = project_root / fi.path
     if path.is_dir():
         entries = {}
-        errors = {}
-        for rel, e in walk_files(path, fi.suffixes, errors, fi.follow_links):
-            try:
-                entries[rel] = stat.digest(e.path, e.stat(follow_symlinks=True))
-            except OSError as err:  # one unreadable file is the kind's to report, not a crash
-                errors[rel] = f"unreadable: {os.strerror(err.errno) if err.errno else err}"
+        errors: dict[str, str] = {}
+        found = walk_files(path, fi.suffixes, errors, fi.follow_links)
+        stats = [(e.path, e.stat()) for _, e in found]  # cached by the walk: no second stat
+        for (rel, _), (abs_path, st), known in zip(found, stats, stat.known(stats), strict=True):
+            if known is None:
+                try:
+                    known = stat.digest(abs_path, st)
+                except OSError as err:  # one unreadable file is the kind's to report, not a crash
+                    errors[rel] = f"unreadable: {os.strerror(err.errno) if err.errno else err}"
+                    continue
+            entries[rel] = known
         return FileListing(path, entries, errors)
     return FileListing(path, {"": stat.digest(path)})

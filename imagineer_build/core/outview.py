@@ -61,25 +61,34 @@ def current_digest(dest: Path) -> str | None:
         return None
 
 
-def materialize(view: ArtifactView, dest: Path, linker: Linker, force: bool = False) -> bool:
+def materialize(view: ArtifactView, dest: Path, linker: Linker, force: bool = False,
+                before: ArtifactView | None = None) -> bool:
     """Make dest hold exactly the artifact's files; returns False when it already did.
 
     A view that is mostly right (a rebuild that changed a few files) is patched in place, file
-    by file with os.replace, keeping files that already are links to the right blob; otherwise
-    a new folder is filled and swapped in whole. The marker naming the artifact is removed first
-    and written last, so an interrupted update is redone by the next build.
+    by file with os.replace; otherwise a new folder is filled and swapped in whole. `before`,
+    the artifact dest's marker names, lets the patch touch only the files whose digest changed
+    (plus any missing), with no stat of the 10,000 others; without it, every file is compared
+    by inode with its blob. The marker is removed first and written last, so an interrupted
+    update is redone by the next build.
     """
-    if not force and current_digest(dest) == view.digest:
+    marked = current_digest(dest)
+    if not force and marked == view.digest:
         return False
-    wanted = {rel: str(view.locate(d)) for rel, d in view.files.items()}
     if dest.is_dir() and not dest.is_symlink():
-        existing = _inodes(str(dest))
-        stale = [rel for rel, src in wanted.items() if existing.get(rel) != _inode(src)]
-        if len(stale) * 2 <= len(wanted):
-            _patch(dest, wanted, existing, stale, linker)
+        if before is not None and marked == before.digest:
+            existing = _names(str(dest))
+            stale = [rel for rel, d in view.files.items() if before.files.get(rel) != d or rel not in existing]
+        else:
+            inodes = _inodes(str(dest))
+            existing = set(inodes)
+            stale = [rel for rel, d in view.files.items() if inodes.get(rel) != _inode(str(view.locate(d)))]
+        if len(stale) * 2 <= len(view.files):
+            _patch(dest, existing - view.files.keys(), {rel: str(view.locate(view.files[rel])) for rel in stale},
+                   linker)
             (dest / MARKER).write_text(view.digest + "\n")
             return True
-    _swap_in(view, dest, wanted, linker)
+    _swap_in(view, dest, {rel: str(view.locate(d)) for rel, d in view.files.items()}, linker)
     return True
 
 
@@ -94,6 +103,18 @@ def _inode(path: str) -> tuple[int, int] | None:
 def _inodes(root: str) -> dict[str, tuple[int, int]]:
     """rel path → (device, inode) of every file under root (the marker excluded)."""
     out: dict[str, tuple[int, int]] = {}
+    for rel, e in _files(root):
+        st = e.stat(follow_symlinks=False)
+        out[rel] = (st.st_dev, st.st_ino)
+    return out
+
+
+def _names(root: str) -> set[str]:
+    """rel path of every file under root (the marker excluded); no stat."""
+    return {rel for rel, _ in _files(root)}
+
+
+def _files(root: str):
     stack = [("", root)]
     while stack:
         prefix, d = stack.pop()
@@ -103,25 +124,24 @@ def _inodes(root: str) -> dict[str, tuple[int, int]]:
                 if e.is_dir(follow_symlinks=False):
                     stack.append((rel + "/", e.path))
                 elif rel != MARKER:
-                    st = e.stat(follow_symlinks=False)
-                    out[rel] = (st.st_dev, st.st_ino)
-    return out
+                    yield rel, e
 
 
-def _patch(dest: Path, wanted: dict[str, str], existing: dict, stale: list[str], linker: Linker) -> None:
+def _patch(dest: Path, extra: set[str], stale: dict[str, str], linker: Linker) -> None:
+    """Remove the extra files, then put each stale one (rel → blob path) in place."""
     with contextlib.suppress(FileNotFoundError):
         (dest / MARKER).unlink()
     root = str(dest)
-    for rel in existing.keys() - wanted.keys():
+    for rel in extra:
         os.unlink(f"{root}/{rel}")
-    for rel in stale:
+    for rel, src in stale.items():
         target = f"{root}/{rel}"
         folder = os.path.dirname(target)
         os.makedirs(folder, exist_ok=True)
         tmp = f"{folder}/.{os.path.basename(rel)}.new-{os.getpid()}"
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        linker.place(wanted[rel], tmp)
+        linker.place(src, tmp)
         os.replace(tmp, target)
 
 
@@ -147,6 +167,17 @@ def _swap_in(view: ArtifactView, dest: Path, wanted: dict[str, str], linker: Lin
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def unmark_showing(out_root: Path, damaged: set[str], blobs_of) -> None:
+    """Out views that showed a damaged blob (through a hard link: the same damaged bytes) lose
+    their marker, so the next build compares each of their files with the store again."""
+    if not damaged or not out_root.is_dir():
+        return
+    for marker in out_root.glob(f"*/{MARKER}"):
+        digest = current_digest(marker.parent)
+        if digest and blobs_of(digest) & damaged:
+            marker.unlink(missing_ok=True)
 
 
 def remove(dest: Path) -> None:

@@ -15,10 +15,10 @@ from typing import Any
 
 from .artifact import ArtifactView
 from .job import Job, MissingExtra, Outcome, listing_data
-from .outview import Linker, materialize
+from .outview import Linker, current_digest, materialize
 from .plan import KeyInfo, Planner
 from .project import Project, Target
-from .store import ActionRecord, BlobDamaged
+from .store import ActionRecord, BlobDamaged, StoreError, is_digest
 
 Emit = Callable[[dict[str, Any]], None]
 
@@ -176,10 +176,22 @@ class Rebuilder:
         view = self.store.load_artifact(digest, verify=False)  # its blobs were checked when stored
         self.checked.add(digest)
         self.store.fetch(set(view.files.values()))
-        materialize(view, self.out_root / t.name, self.linker, force=True)
+        dest = self.out_root / t.name
+        materialize(view, dest, self.linker, force=True, before=self._shown(dest))
         self._frozen_artifact(t, digest, run)
         return Result(t.name, "built", time.perf_counter() - start, info.key, digest, view.size, outcome.facts,
                       reason=reason, memo=outcome.memo, run=run)
+
+    def _shown(self, dest: Path) -> ArtifactView | None:
+        """The artifact an out view's marker names, so a rebuild patches only what changed;
+        None (compare every file) when a blob was healed this build or the manifest is gone."""
+        marked = current_digest(dest)
+        if not marked or not is_digest(marked) or self.healed:
+            return None
+        try:
+            return self.store.load_artifact(marked, verify=False)
+        except (OSError, StoreError, ValueError, KeyError, TypeError):
+            return None
 
     def _preview(self, t: Target, upstream: dict[str, str], info: KeyInfo) -> None:
         """--dry-run: what a kind can show without building goes to out/<target>.dry-run/;

@@ -89,6 +89,21 @@ class StatCache:
                 self._dirty[key] = entry
         return digest, size
 
+    def known(self, files: list[tuple[str, os.stat_result]]) -> list[tuple[str, int] | None]:
+        """digest() for many (path, stat) at once, from the table only: (digest, size), or None
+        where the file must be read (new, changed or racy). A no-op build asks this for every
+        input file, so it is one tight loop."""
+        get = self._load().get
+        out: list[tuple[str, int] | None] = []
+        for key, st in files:
+            hit = get(key)
+            if (hit is not None and hit[0] == st.st_size and hit[1] == st.st_mtime_ns and hit[2] == st.st_ino
+                    and st.st_mtime_ns < hit[4] - RACY_NS):
+                out.append((hit[3], hit[0]))
+            else:
+                out.append(None)
+        return out
+
     def record(self, path: str | os.PathLike, digest: str) -> None:
         """Remember a digest the caller computed from the very bytes it wrote (no re-read)."""
         key = os.fspath(path)
@@ -103,6 +118,14 @@ class StatCache:
         with self._lock:
             self._load().pop(key, None)
             self._dirty[key] = (-1, -1, -1, "", 0)
+
+    def forget_under(self, folder: str | os.PathLike) -> None:
+        """Drop every entry below a folder (the store's blobs, which older versions listed here)."""
+        prefix = os.fspath(folder).rstrip("/") + "/"
+        with self._lock:
+            for key in [k for k in self._load() if k.startswith(prefix)]:
+                self._entries.pop(key)  # type: ignore[union-attr]
+                self._dirty[key] = (-1, -1, -1, "", 0)
 
     def flush(self) -> None:
         """Write new entries in one transaction. The table only saves work: when it cannot be

@@ -11,7 +11,7 @@ import os
 import warnings
 from dataclasses import asdict, dataclass
 
-PROBE_VERSION = "1"  # bump when what probe() reports changes
+PROBE_VERSION = "2"  # bump when what probe() reports changes (2: our integer-DCT phash)
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,9 @@ def probe_file(path: str | os.PathLike, limits: DecodeLimits = DecodeLimits()) -
 
 
 def _probe(fp, head: bytes, limits: DecodeLimits) -> ImageInfo:
-    import imagehash
     from PIL import Image, UnidentifiedImageError  # here, not at import: specs load this module
+
+    from .phash import phash
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -91,7 +92,7 @@ def _probe(fp, head: bytes, limits: DecodeLimits) -> ImageInfo:
             except (OSError, ValueError, SyntaxError, EOFError) as e:
                 raise BadImage(f"truncated or corrupt image data: {e}") from None
             small = im.convert("L") if im.mode not in ("L", "RGB") else im
-            ph = str(imagehash.phash(small))
+            ph = phash(small)
     return ImageInfo(w, h, fmt, frames, ph)
 
 

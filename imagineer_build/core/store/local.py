@@ -46,7 +46,7 @@ class LocalStore:
             raise StoreError(f"cannot use {self.root} as the store: {e.strerror or e}"
                              + (f" ({e.filename})" if e.filename and str(e.filename) != str(self.root) else "")) from None
         self.stat = StatCache(self.root / "stat.sqlite")
-        self.cas = LocalCAS(self.root / "blobs", self.tmp, self.stat)
+        self.cas = LocalCAS(self.root / "blobs", self.tmp)
         self.actions = LocalActions(self.root)
         self.memo = LocalMemo(self.root / "memo.sqlite")
 
@@ -88,6 +88,9 @@ class LocalStore:
     def memo_put(self, ns: str, key: str, value: Any = None, blob: str | None = None) -> None:
         self.memo.put(ns, key, value, blob)
 
+    def memo_put_many(self, ns: str, entries: dict[str, Entry]) -> None:
+        self.memo.put_many(ns, entries)
+
     def commit(self, record: ActionRecord) -> None:
         """Write the action record: from now on the key is built (a tier may push it)."""
         self.actions.put(record)
@@ -101,15 +104,16 @@ class LocalStore:
         return self.put_bytes(manifest_bytes(artifact, sizes), fsync=True)
 
     def load_artifact(self, digest: str, verify: bool = True) -> ArtifactView:
-        """The artifact's manifest; with verify, every blob it names is checked (stat-cached)."""
+        """The artifact's manifest; with verify, every blob it names is checked (one stat each)."""
         try:
             self.verify_blob(digest)
         except FileNotFoundError:
             raise BlobDamaged(digest, self.cas.path(digest), "missing artifact manifest") from None
         view = ArtifactView.parse(digest, self.blob_path(digest).read_bytes(), self.blob_path)
         if verify:
-            self.fetch(set(view.files.values()))
-            for d in set(view.files.values()):
+            suspects = self.cas.suspects(view.sizes)
+            self.fetch(suspects)
+            for d in suspects:
                 try:
                     self.verify_blob(d, view.sizes[d])
                 except FileNotFoundError:
@@ -222,6 +226,7 @@ class LocalStore:
             evicted, freed_more = self._evict_to(max_size, kept, pinned_keys)
             dropped += evicted
             freed += freed_more
+        self.stat.forget_under(self.cas.root)  # blobs are checked by their mtime, not listed there
         self.stat.flush()
         return {"records_dropped": dropped, "bytes_freed": freed}
 

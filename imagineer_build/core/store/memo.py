@@ -37,16 +37,26 @@ class LocalMemo:
         return con
 
     def get_many(self, ns: str, keys: Iterable[str]) -> dict[str, Entry]:
-        """{key: (value, blob digest)} for the keys present (blobs are not checked here)."""
+        """{key: (value, blob digest)} for the keys present (blobs are not checked here).
+
+        One query over a JSON array of the keys (json_each, walked first so each key is an
+        index lookup), and one json.loads for all values: a source of 10,000 images asks for
+        10,000 probes on every rebuild, and `IN (?,…)` batches took 0.14 s of it."""
         con = self._db()
         keys = list(keys)
-        out: dict[str, Entry] = {}
-        for i in range(0, len(keys), 500):
-            part = keys[i:i + 500]
-            q = f"SELECT key, value, blob FROM memo WHERE ns=? AND key IN ({','.join('?' * len(part))})"
-            for k, v, b in con.execute(q, [ns, *part]):
-                out[k] = (json.loads(v) if v is not None else None, b)
-        return out
+        if not keys:
+            return {}
+        try:
+            rows = con.execute("SELECT m.key, m.value, m.blob FROM json_each(?) AS j CROSS JOIN memo AS m"
+                               " WHERE m.ns=? AND m.key=j.value", (json.dumps(keys), ns)).fetchall()
+        except sqlite3.OperationalError:  # an SQLite built without JSON functions
+            rows = []
+            for i in range(0, len(keys), 500):
+                part = keys[i:i + 500]
+                q = f"SELECT key, value, blob FROM memo WHERE ns=? AND key IN ({','.join('?' * len(part))})"
+                rows += con.execute(q, [ns, *part]).fetchall()
+        values = iter(json.loads("[" + ",".join(v for _, v, _ in rows if v is not None) + "]"))
+        return {k: (next(values) if v is not None else None, b) for k, v, b in rows}
 
     def put(self, ns: str, key: str, value: Any = None, blob: str | None = None) -> None:
         self.put_many(ns, {key: (value, blob)})

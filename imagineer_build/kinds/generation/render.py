@@ -156,14 +156,15 @@ def run_batch(pipe: Any, batch: list[ImageJob], s: Settings) -> list[Any]:
 
 def encode(arr) -> tuple[bytes, dict[str, Any]]:
     """float HWC in [0, 1] → PNG bytes (deterministic) and its perceptual hash."""
-    import imagehash
     import numpy as np
     from PIL import Image
+
+    from ...media.phash import phash
 
     im = Image.fromarray((np.clip(arr, 0.0, 1.0) * 255.0).round().astype(np.uint8))
     buf = io.BytesIO()
     im.save(buf, "PNG", compress_level=6)
-    return buf.getvalue(), {"phash": str(imagehash.phash(im))}
+    return buf.getvalue(), {"phash": phash(im)}
 
 
 def in_shard(memo_key: str, shard: tuple[int, int] | None) -> bool:

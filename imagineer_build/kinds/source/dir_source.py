@@ -34,8 +34,8 @@ def build_dir(ctx: BuildContext) -> Artifact:
     sel = select(items, cfg.filter, cfg.dedup)
     files: dict[str, str] = {}
     images: list[AlbumImage] = []
+    ctx.put_files([(it.path, it.digest, it.size) for it in sel.kept])
     for n, it in enumerate(sel.kept):
-        ctx.put_file(it.path, it.digest)
         path = f"images/{it.id}"
         files[path] = it.digest
         captions = []

@@ -36,9 +36,9 @@ def crop_region(box: list[int], width: int, height: int, crop: str) -> list[int]
 
 def crop_png(path: str, region: list[int]) -> tuple[bytes, dict[str, Any]]:
     """(PNG bytes, {"width", "height", "phash"}) of one region of an image."""
-    import imagehash
     from PIL import Image
 
+    from ...media.phash import phash
     from ..faces.analyze import to_rgb
 
     with Image.open(path) as im:
@@ -46,7 +46,7 @@ def crop_png(path: str, region: list[int]) -> tuple[bytes, dict[str, Any]]:
         part = to_rgb(im.crop(tuple(region)))
     buf = io.BytesIO()
     part.save(buf, "PNG", compress_level=6)
-    return buf.getvalue(), {"width": part.width, "height": part.height, "phash": str(imagehash.phash(part))}
+    return buf.getvalue(), {"width": part.width, "height": part.height, "phash": phash(part)}
 
 
 def person_names(meta: dict[str, Any]) -> list[str]:

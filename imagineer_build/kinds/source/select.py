@@ -34,7 +34,8 @@ def probe_all(ctx: BuildContext, items: list[Item], decode: DecodeConfig,
     """Fill item.info from the memo, probing only images never seen with these limits."""
     limits = decode.limits()
     memo = ctx.memo("media.probe")
-    keys = {it.digest: memo.key(it.digest, PROBE_VERSION, limits.__dict__) for it in items}
+    digests = list(dict.fromkeys(it.digest for it in items))
+    keys = dict(zip(digests, memo.keys(digests, PROBE_VERSION, limits.__dict__), strict=True))
     found = memo.get_many(set(keys.values()))
     todo: dict[str, Item] = {}
     for it in items:
@@ -48,32 +49,37 @@ def probe_all(ctx: BuildContext, items: list[Item], decode: DecodeConfig,
         progress(done, total)
     jobs = list(todo.values())
     pooled = len(jobs) >= POOL_THRESHOLD and ctx.jobs > 1
+    learned: dict[str, tuple[dict, None]] = {}  # written in batches: one transaction each
     with process_pool(ctx.jobs) if pooled else contextlib.nullcontext() as pool:
         mapper = partial(pool.map, chunksize=32) if pooled else map
         results = mapper(probe_job, [(it.path, limits) for it in jobs])
         for it, info in zip(jobs, results, strict=True):
-            _record(memo, keys, it, info)
+            if _worth_keeping(it, info):
+                learned[keys[it.digest]] = (info, None)
+            if len(learned) >= 500:
+                memo.put_many(learned)
+                learned = {}
             done += 1
             if progress and (not pooled or done % 50 == 0):
                 progress(done, total)
             ctx.check_cancelled()
+    if learned:
+        memo.put_many(learned)
     for it in items:
         if not it.info:
             it.info = todo[it.digest].info
 
 
-def _record(memo, keys, it: Item, info: dict) -> None:
-    """Remember a probe under the bytes' digest, unless it says nothing about those bytes: a
-    read failure, or a file that changed while it was probed (the build then fails anyway)."""
+def _worth_keeping(it: Item, info: dict) -> bool:
+    """Sets it.info; True unless the probe says nothing about these bytes: a read failure, or a
+    file that changed while it was probed (the build then fails anyway)."""
     it.info = info
     if info.get("transient"):
-        return
+        return False
     try:
-        same = digest_file(it.path)[0] == it.digest
+        return digest_file(it.path)[0] == it.digest
     except OSError:
-        same = False
-    if same:
-        memo.put(keys[it.digest], info)
+        return False
 
 
 @dataclass
