@@ -86,7 +86,7 @@ def test_load_artifact_detects_a_damaged_blob(tmp_path):
 
 
 def test_stat_cache_rehashes_racy_entries_and_trusts_old_ones(tmp_path):
-    cache = StatCache(tmp_path / "stat.sqlite")
+    cache = StatCache(tmp_path / "stat.cache")
     f = tmp_path / "f.txt"
     f.write_bytes(b"aaaa")
     first = cache.digest(f)[0]
@@ -99,11 +99,34 @@ def test_stat_cache_rehashes_racy_entries_and_trusts_old_ones(tmp_path):
     os.utime(f, ns=(1_000_000_000, 1_000_000_000))
     cache.digest(f)
     cache.flush()
-    fresh = StatCache(tmp_path / "stat.sqlite")
+    fresh = StatCache(tmp_path / "stat.cache")
     assert fresh.digest(f)[0] == digest_bytes(b"bbbb")
     assert fresh.hashed == 0
     f.write_bytes(b"cccc")  # new mtime
     assert fresh.digest(f)[0] == digest_bytes(b"cccc") and fresh.hashed == 1
+
+
+def test_stat_cache_writers_merge_and_a_damaged_file_only_costs_rehashing(tmp_path):
+    files = []
+    for name in ("a", "b"):
+        f = tmp_path / f"{name}.txt"
+        f.write_bytes(name.encode() * 10)
+        os.utime(f, ns=(1_000_000_000, 1_000_000_000))
+        files.append(f)
+    one, two = StatCache(tmp_path / "stat.cache"), StatCache(tmp_path / "stat.cache")
+    one._load(), two._load()  # both loaded the empty cache, as two processes would
+    one.digest(files[0])
+    two.digest(files[1])
+    one.flush()
+    two.flush()  # must not drop what `one` saved meanwhile
+    fresh = StatCache(tmp_path / "stat.cache")
+    assert [fresh.digest(f)[0] for f in files] == [digest_bytes(b"a" * 10), digest_bytes(b"b" * 10)]
+    assert fresh.hashed == 0
+    (tmp_path / "stat.cache").write_bytes(b"\x00garbage")
+    damaged = StatCache(tmp_path / "stat.cache")
+    assert damaged.digest(files[0])[0] == digest_bytes(b"a" * 10) and damaged.hashed == 1
+    damaged.flush()
+    assert StatCache(tmp_path / "stat.cache").digest(files[0]) and damaged.flush_error is None
 
 
 def test_gc_keeps_pinned_and_recent_records_and_frees_the_rest(tmp_path):

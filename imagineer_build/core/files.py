@@ -51,8 +51,10 @@ def file_type(mode: int) -> str:
 
 
 def walk_files(root: Path, suffixes: tuple[str, ...] | None = None,
-               errors: dict[str, str] | None = None, follow_links: bool = False) -> list[tuple[str, os.DirEntry]]:
-    """Every regular file under root (dot files and dot folders skipped), sorted by relative path.
+               errors: dict[str, str] | None = None,
+               follow_links: bool = False) -> list[tuple[str, str, os.stat_result]]:
+    """(relative path, path, stat) of every regular file under root (dot files and dot folders
+    skipped), sorted by relative path.
 
     What cannot be used is put in `errors` (relative path → why) instead of ending the walk or
     hanging it: folders that cannot be listed, names that are not UTF-8, named pipes, devices
@@ -60,7 +62,7 @@ def walk_files(root: Path, suffixes: tuple[str, ...] | None = None,
     follow_links). A folder reached twice (a link back into the tree) is walked once.
     """
     errors = {} if errors is None else errors
-    out: list[tuple[str, os.DirEntry]] = []
+    out: list[tuple[str, str, os.stat_result]] = []
     stack = [("", str(root))]
     real_root = os.path.realpath(root)
     st = os.stat(root)
@@ -86,8 +88,7 @@ def walk_files(root: Path, suffixes: tuple[str, ...] | None = None,
             try:
                 if e.is_file(follow_symlinks=False):
                     if suffixes is None or name.lower().endswith(suffixes):
-                        e.stat(follow_symlinks=False)  # fails now, not in the caller, when the file vanished
-                        out.append((rel, e))
+                        out.append((rel, e.path, e.stat(follow_symlinks=False)))
                     continue
                 if e.is_dir(follow_symlinks=False):
                     stack.append((rel + "/", e.path))
@@ -114,7 +115,7 @@ def walk_files(root: Path, suffixes: tuple[str, ...] | None = None,
             elif not stat_mod.S_ISREG(target.st_mode):
                 errors[rel] = f"{file_type(target.st_mode)}, not a file: skipped"
             elif suffixes is None or name.lower().endswith(suffixes):
-                out.append((rel, e))
+                out.append((rel, e.path, target))
     out.sort(key=lambda x: x[0])
     return out
 
@@ -152,8 +153,7 @@ def list_input(project_root: Path, fi: FileInput, stat: StatCache) -> FileListin
         entries = {}
         errors: dict[str, str] = {}
         found = walk_files(path, fi.suffixes, errors, fi.follow_links)
-        stats = [(e.path, e.stat()) for _, e in found]  # cached by the walk: no second stat
-        for (rel, _), (abs_path, st), known in zip(found, stats, stat.known(stats), strict=True):
+        for (rel, abs_path, st), known in zip(found, stat.known([f[1:] for f in found]), strict=True):
             if known is None:
                 try:
                     known = stat.digest(abs_path, st)

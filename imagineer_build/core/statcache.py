@@ -7,8 +7,9 @@ change again without its mtime moving, so it is re-hashed next time.
 
 from __future__ import annotations
 
+import fcntl
+import marshal
 import os
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -18,23 +19,17 @@ from .hashing import digest_file
 RACY_NS = 2_000_000_000
 
 
-def enable_wal(con: sqlite3.Connection) -> None:
-    """WAL mode, retried: switching a new database to WAL fails at once, without waiting on the
-    busy timeout, when another connection (thread or process) does the same at that moment."""
-    for attempt in range(50):
-        try:
-            con.execute("PRAGMA journal_mode=WAL")
-            break
-        except sqlite3.OperationalError:
-            if attempt == 49:
-                raise
-            time.sleep(0.05)
-    con.execute("PRAGMA synchronous=NORMAL")
+FORMAT = 1  # the first item of the saved tuple; another value (or damage) reads as empty
 
 
 class StatCache:
-    def __init__(self, db_path: Path):
-        self.db_path = db_path
+    """Kept in memory as a dict and saved as one marshal file (`stat.cache`): a no-op build
+    loads every entry, and marshal reads 100,000 of them in a third of the time SQLite rows
+    took. Writers merge their new entries into the file under an flock and replace it whole,
+    so concurrent commands (a build and `status`, the review app) lose nothing."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
         self._entries: dict[str, tuple[int, int, int, str, int]] | None = None
@@ -42,26 +37,22 @@ class StatCache:
         self.hashed = 0  # files actually read, for tests and benchmarks
         self.flush_error: str | None = None  # why the last flush failed (disk full, read-only)
 
-    def _connect(self) -> sqlite3.Connection:
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(self.db_path, timeout=60)
-        enable_wal(con)
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, size INT, mtime_ns INT,"
-            " ino INT, digest TEXT, recorded_ns INT)"
-        )
-        return con
+    def _read(self) -> dict[str, tuple[int, int, int, str, int]]:
+        """The saved entries; empty when there are none or they cannot be trusted (the cache
+        only saves work: a damaged file costs one re-hash of each input, nothing more)."""
+        try:
+            saved = marshal.loads(self.path.read_bytes())
+        except (OSError, ValueError, EOFError, TypeError):
+            return {}
+        if isinstance(saved, tuple) and len(saved) == 2 and saved[0] == FORMAT and isinstance(saved[1], dict):
+            return saved[1]
+        return {}
 
     def _load(self) -> dict[str, tuple[int, int, int, str, int]]:
         if self._entries is None:
-            with self._load_lock:  # one loader: concurrent WAL setup on a new file fails at once
+            with self._load_lock:
                 if self._entries is None:
-                    con = self._connect()
-                    try:
-                        rows = con.execute("SELECT path, size, mtime_ns, ino, digest, recorded_ns FROM stat")
-                        self._entries = {r[0]: tuple(r[1:]) for r in rows}  # type: ignore[misc]
-                    finally:
-                        con.close()
+                    self._entries = self._read()
         return self._entries
 
     def digest(self, path: str | os.PathLike, st: os.stat_result | None = None) -> tuple[str, int]:
@@ -119,17 +110,9 @@ class StatCache:
             self._load().pop(key, None)
             self._dirty[key] = (-1, -1, -1, "", 0)
 
-    def forget_under(self, folder: str | os.PathLike) -> None:
-        """Drop every entry below a folder (the store's blobs, which older versions listed here)."""
-        prefix = os.fspath(folder).rstrip("/") + "/"
-        with self._lock:
-            for key in [k for k in self._load() if k.startswith(prefix)]:
-                self._entries.pop(key)  # type: ignore[union-attr]
-                self._dirty[key] = (-1, -1, -1, "", 0)
-
     def flush(self) -> None:
-        """Write new entries in one transaction. The table only saves work: when it cannot be
-        written (disk full, read-only store) the entries are dropped and flush_error says why."""
+        """Save new entries. The cache only saves work: when it cannot be written (disk full,
+        read-only store) the entries are dropped and flush_error says why."""
         with self._lock:
             dirty, self._dirty = self._dirty, {}
         if not dirty:
@@ -137,19 +120,23 @@ class StatCache:
         try:
             self._write(dirty)
             self.flush_error = None
-        except (sqlite3.Error, OSError) as e:
+        except OSError as e:
             self.flush_error = str(e)
 
     def _write(self, dirty: dict[str, tuple[int, int, int, str, int]]) -> None:
-        con = self._connect()
-        try:
-            with con:
-                con.executemany(
-                    "INSERT OR REPLACE INTO stat VALUES (?,?,?,?,?,?)",
-                    [(k, *v) for k, v in dirty.items() if v[0] >= 0],
-                )
-                con.executemany(
-                    "DELETE FROM stat WHERE path=?", [(k,) for k, v in dirty.items() if v[0] < 0]
-                )
-        finally:
-            con.close()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed
+            entries = self._read()  # what other processes saved meanwhile
+            for key, entry in dirty.items():
+                if entry[0] < 0:
+                    entries.pop(key, None)
+                else:
+                    entries[key] = entry
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            try:
+                tmp.write_bytes(marshal.dumps((FORMAT, entries)))
+                os.replace(tmp, self.path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise

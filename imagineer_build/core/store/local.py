@@ -6,7 +6,7 @@ Layout under the store root:
   actions/ab/<key>.json action records (key → artifact digest); written last: the commit point
   last/<target>.json    the record most recently built for a target, for `explain`
   memo.sqlite           item memo: (namespace, key) → small JSON value and/or blob
-  stat.sqlite           stat cache
+  stat.cache            stat cache (marshal; stat.sqlite before issue 19 is ignored)
   models/               builtin models, made from code and a seed (never pushed; gc keeps them)
   tmp/                  scratch: downloads, kinds' work folders, verify's scratch stores
   build.lock            held by a running build
@@ -45,7 +45,7 @@ class LocalStore:
         except OSError as e:
             raise StoreError(f"cannot use {self.root} as the store: {e.strerror or e}"
                              + (f" ({e.filename})" if e.filename and str(e.filename) != str(self.root) else "")) from None
-        self.stat = StatCache(self.root / "stat.sqlite")
+        self.stat = StatCache(self.root / "stat.cache")
         self.cas = LocalCAS(self.root / "blobs", self.tmp)
         self.actions = LocalActions(self.root)
         self.memo = LocalMemo(self.root / "memo.sqlite")
@@ -226,7 +226,8 @@ class LocalStore:
             evicted, freed_more = self._evict_to(max_size, kept, pinned_keys)
             dropped += evicted
             freed += freed_more
-        self.stat.forget_under(self.cas.root)  # blobs are checked by their mtime, not listed there
+        for old in self.root.glob("stat.sqlite*"):  # the stat cache's format before issue 19
+            old.unlink(missing_ok=True)
         self.stat.flush()
         return {"records_dropped": dropped, "bytes_freed": freed}
 

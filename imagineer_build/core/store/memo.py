@@ -11,9 +11,21 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..statcache import enable_wal
-
 Entry = tuple[Any, str | None]  # (value, blob digest)
+
+
+def enable_wal(con: sqlite3.Connection) -> None:
+    """WAL mode, retried: switching a new database to WAL fails at once, without waiting on the
+    busy timeout, when another connection (thread or process) does the same at that moment."""
+    for attempt in range(50):
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError:
+            if attempt == 49:
+                raise
+            time.sleep(0.05)
+    con.execute("PRAGMA synchronous=NORMAL")
 
 
 class LocalMemo:
