@@ -252,6 +252,17 @@ class BuildContext:
     def put_file(self, path: Path, digest: str | None = None) -> str:
         return self.store.put_file(path, digest)
 
+    def memo_blob(self, namespace: str, parts: list[Any], make: Callable[[], bytes]) -> str:
+        """The blob of make(), made once per key (parts describe everything make reads) and then
+        taken from the memo: a derived file (a contact sheet) is not remade when its inputs are
+        unchanged, however much else in the target changed."""
+        memo = self.memo(namespace)
+        key = memo.key(*parts)
+        hit = memo.get(key)
+        if hit is not None and hit[1]:
+            return hit[1]
+        return memo.put_bytes(key, make())
+
     def put_files(self, files: list[tuple[str, str, int]]) -> None:
         """put_file for many (path, digest, size): one stat each finds what the store lacks.
         (Copying on threads was slower: the GIL, not the disk, bounds small files here.)"""

@@ -9,6 +9,19 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+SHEET_VERSION = "1"  # bump when the picture a contact sheet draws changes
+
+
+def sheet_key(items: Sequence[tuple[Path, str]], **params) -> list:
+    """What a contact sheet of these items depends on, for ctx.memo_blob: each shown image's
+    bytes (its blob name, else its content digest), caption and mark, and the layout."""
+    from ..core.hashing import digest_file
+    from ..core.store import is_digest
+
+    shown = list(items)[:params.get("max_items", 120)]
+    names = [Path(p).name if is_digest(Path(p).name) else digest_file(p)[0] for p, _ in shown]
+    return [SHEET_VERSION, [[n, c] for n, (_, c) in zip(names, shown, strict=True)], params]
+
 
 def contact_sheet(items: Sequence[tuple[Path, str]], thumb: int = 160, columns: int = 6,
                   max_items: int = 120, marked: Sequence[bool] = ()) -> bytes:

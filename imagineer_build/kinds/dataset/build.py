@@ -214,11 +214,11 @@ def build_dataset(ctx: BuildContext) -> Artifact:
         files["shots.json"] = ctx.put_bytes(json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n")
     files["metadata.json"] = ctx.put_bytes(json.dumps(summary, indent=2, ensure_ascii=False).encode() + b"\n")
     if cfg.contact_sheet and entries:
-        from ...media.contact import contact_sheet
+        from ...media.contact import contact_sheet, sheet_key
 
         items = [(Path(c.blob), (f"({e.shot} shot) " if e.shot in ("close", "mid", "far") else "") + e.caption)
                  for c, e in zip(kept, entries, strict=True)]
-        files["contact_sheet.png"] = ctx.put_bytes(contact_sheet(items))
+        files["contact_sheet.png"] = ctx.memo_blob("media.contact", sheet_key(items), lambda: contact_sheet(items))
     ctx.progress(len(entries), len(entries), "dataset written")
 
     info = DatasetInfo(layout=cfg.format, trigger=cfg.trigger, resolution=cfg.resolution, entries=entries,

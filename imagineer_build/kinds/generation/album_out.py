@@ -11,7 +11,7 @@ from ...core.artifact import Artifact
 from ...core.hashing import digest_json
 from ...core.kind import BuildContext
 from ...media.album import Album, AlbumImage, manifest_files
-from ...media.contact import contact_sheet
+from ...media.contact import contact_sheet, sheet_key
 from .pngmeta import with_metadata
 from .render import ImageJob, Rendered, Settings
 from .webui import checkpoint_sha256
@@ -63,7 +63,9 @@ def build_artifact(ctx: BuildContext, jobs: list[ImageJob], s: Settings, rendere
     if not images and jobs:
         raise RuntimeError(f"no image could be generated; first failure: {failed[0]['reason']}")
     if images:
-        files["contact.png"] = ctx.put_bytes(contact_sheet(sheet, thumb=min(160, max(s.width, s.height))))
+        thumb = min(160, max(s.width, s.height))
+        files["contact.png"] = ctx.memo_blob("media.contact", sheet_key(sheet, thumb=thumb),
+                                             lambda: contact_sheet(sheet, thumb=thumb))
         files["album.csv"] = ctx.put_bytes(_csv(table))
     album = Album(images, {"failed": failed})
     if images:
