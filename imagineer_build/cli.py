@@ -479,6 +479,19 @@ CORE_COMMANDS = {"build", "status", "explain", "graph", "schema", "show", "gc", 
 
 
 def main() -> None:
+    """The entry point. Objects alive when a command starts (the imported modules) and when it
+    ends are frozen out of the garbage collector: nothing there is garbage, and scanning it at
+    exit was 70 ms of a 0.5 s no-op build of 10,000 images."""
+    import gc
+
+    gc.freeze()
+    try:
+        _main()
+    finally:
+        gc.freeze()
+
+
+def _main() -> None:
     from .api import UserError
     from .core.lockfile import LockError
     from .core.store import StoreError
