@@ -9,8 +9,9 @@ Each operation runs in a fresh process, as a user would run it:
   first build  · no-op build · status · one image changed · one image added
 
 DVC lives in its own virtualenv (bench/work/venv-dvc, made on first use with `pip install
-dvc`); --no-dvc skips it. The first build's probing rate is compared with single-core
-imagehash.phash measured on the same images in the same run.
+dvc`); --no-dvc skips it. The first build's probing rate is compared with single-core Pillow
+decode + the same phash, measured on the same images in the same run. Also printed: each
+operation's peak memory and how many lines of imagineer.lock one changed image touched.
 
     .venv/bin/python bench/bench_engine.py [--images 10000] [--quick] [--repeats 5] [--no-dvc]
 """
