@@ -10,6 +10,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 SHEET_VERSION = "1"  # bump when the picture a contact sheet draws changes
+MAX_ITEMS = 120  # thumbnails on one sheet
 
 
 def sheet_key(items: Sequence[tuple[Path, str]], **params) -> list:
@@ -18,13 +19,13 @@ def sheet_key(items: Sequence[tuple[Path, str]], **params) -> list:
     from ..core.hashing import digest_file
     from ..core.store import is_digest
 
-    shown = list(items)[:params.get("max_items", 120)]
+    shown = list(items)[:params.get("max_items", MAX_ITEMS)]
     names = [Path(p).name if is_digest(Path(p).name) else digest_file(p)[0] for p, _ in shown]
     return [SHEET_VERSION, [[n, c] for n, (_, c) in zip(names, shown, strict=True)], params]
 
 
 def contact_sheet(items: Sequence[tuple[Path, str]], thumb: int = 160, columns: int = 6,
-                  max_items: int = 120, marked: Sequence[bool] = ()) -> bytes:
+                  max_items: int = MAX_ITEMS, marked: Sequence[bool] = ()) -> bytes:
     """PNG bytes: thumbnails (path, caption) in a grid, captions wrapped under each; a thumbnail
     whose `marked` entry is true gets a red frame (e.g. a failed image)."""
     items = list(items)[:max_items]

@@ -11,7 +11,7 @@ from ...core.artifact import Artifact
 from ...core.hashing import digest_json
 from ...core.kind import BuildContext
 from ...media.album import Album, AlbumImage, manifest_files
-from ...media.contact import contact_sheet, sheet_key
+from ...media.contact import MAX_ITEMS, contact_sheet, sheet_key
 from .pngmeta import with_metadata
 from .render import ImageJob, Rendered, Settings
 from .webui import checkpoint_sha256
@@ -29,26 +29,29 @@ def image_params(job: ImageJob, s: Settings, model_sha256: str | None = None) ->
     }
 
 
+FINAL_NS, FINAL_VERSION = "generation.final", "1"  # bump when with_metadata or the sidecar change
+
+
 def build_artifact(ctx: BuildContext, jobs: list[ImageJob], s: Settings, rendered: Rendered) -> Artifact:
     files: dict[str, str] = {}
     images: list[AlbumImage] = []
     failed: list[dict[str, Any]] = []
-    sheet: list[tuple[Any, str]] = []
+    sheet: list[tuple[str, str]] = []
     table: list[dict[str, Any]] = []
     model_sha256 = checkpoint_sha256(ctx, s.model_spec)
+    done = [job for job in jobs if job.memo_key in rendered.images]
+    params = {job.memo_key: image_params(job, s, model_sha256) for job in done}
+    finals = _finals(ctx, done, params, rendered)
     for job in jobs:
         if job.memo_key not in rendered.images:
             failed.append({"path": f"images/{job.stem}.png", "reason": rendered.failed.get(job.memo_key, "not generated"),
                            "prompt": job.prompt, "seed": job.seed})
             continue
-        blob, info = rendered.images[job.memo_key]
-        params = image_params(job, s, model_sha256)
-        png = with_metadata(ctx.blob_path(blob).read_bytes(), params)
-        digest = ctx.put_bytes(png)
+        _, info = rendered.images[job.memo_key]
+        digest, sidecar = finals[job.memo_key]
         path = f"images/{job.stem}.png"
         files[path] = digest
-        files[f"images/{job.stem}.json"] = ctx.put_bytes(
-            json.dumps({"file": f"{job.stem}.png", **params}, indent=2, sort_keys=True, ensure_ascii=False).encode())
+        files[f"images/{job.stem}.json"] = sidecar
         images.append(AlbumImage(
             digest=digest, path=path, width=s.width, height=s.height, format="png",
             origin=f"generation:{ctx.target}", phash=info.get("phash", ""), caption=job.prompt,
@@ -56,7 +59,7 @@ def build_artifact(ctx: BuildContext, jobs: list[ImageJob], s: Settings, rendere
             extra={"row": job.row, "row_index": job.row_index, "variations": job.variations, "seed": job.seed,
                    "prompt": job.prompt, "negative": job.negative, "copy": job.copy},
         ))
-        sheet.append((ctx.blob_path(digest), job.stem))
+        sheet.append((digest, job.stem))
         table.append({"file": path, "seed": job.seed, **job.row, **job.variations, "prompt": job.prompt})
     for f in failed:
         ctx.log(f"not generated: {f['path']}: {f['reason']}", "warning")
@@ -64,8 +67,9 @@ def build_artifact(ctx: BuildContext, jobs: list[ImageJob], s: Settings, rendere
         raise RuntimeError(f"no image could be generated; first failure: {failed[0]['reason']}")
     if images:
         thumb = min(160, max(s.width, s.height))
-        files["contact.png"] = ctx.memo_blob("media.contact", sheet_key(sheet, thumb=thumb),
-                                             lambda: contact_sheet(sheet, thumb=thumb))
+        shown = [(ctx.blob_path(d), stem) for d, stem in sheet[:MAX_ITEMS]]  # only the shown ones are looked up
+        files["contact.png"] = ctx.memo_blob("media.contact", sheet_key(shown, thumb=thumb),
+                                             lambda: contact_sheet(shown, thumb=thumb))
         files["album.csv"] = ctx.put_bytes(_csv(table))
     album = Album(images, {"failed": failed})
     if images:
@@ -75,6 +79,39 @@ def build_artifact(ctx: BuildContext, jobs: list[ImageJob], s: Settings, rendere
                           "loras": [lo.record() for lo in s.stack], "size": [s.width, s.height],
                           "steps": s.steps, "guidance": s.guidance, "scheduler": s.scheduler}
     return Artifact(files=files, meta=meta, facts=album.facts())
+
+
+def _finals(ctx: BuildContext, done: list[ImageJob], params: dict[str, dict[str, Any]],
+            rendered: Rendered) -> dict[str, tuple[str, str]]:
+    """memo key → (PNG with metadata, JSON sidecar) blobs, made once per rendered image and
+    parameters: re-reading, re-tagging and re-storing 20,000 PNGs was most of a rebuild that
+    added one CSV row."""
+    memo = ctx.memo(FINAL_NS)
+    keys = {job.memo_key: memo.key(FINAL_VERSION, rendered.images[job.memo_key][0], params[job.memo_key],
+                                   job.stem) for job in done}
+    found = memo.get_many(set(keys.values()))
+    out: dict[str, tuple[str, str]] = {}
+    made: dict[str, tuple[dict[str, str], None]] = {}
+    for job in done:
+        hit = found.get(keys[job.memo_key])
+        value = hit[0] if hit else None
+        if (isinstance(value, dict) and isinstance(value.get("png"), str) and isinstance(value.get("json"), str)
+                and ctx.has_blob(value["png"]) and ctx.has_blob(value["json"])):
+            out[job.memo_key] = (value["png"], value["json"])
+            continue
+        p = params[job.memo_key]
+        png = ctx.put_bytes(with_metadata(ctx.blob_path(rendered.images[job.memo_key][0]).read_bytes(), p))
+        sidecar = ctx.put_bytes(
+            json.dumps({"file": f"{job.stem}.png", **p}, indent=2, sort_keys=True, ensure_ascii=False).encode())
+        out[job.memo_key] = (png, sidecar)
+        made[keys[job.memo_key]] = ({"png": png, "json": sidecar}, None)
+        if len(made) >= 500:
+            memo.put_many(made)
+            made = {}
+        ctx.check_cancelled()
+    if made:
+        memo.put_many(made)
+    return out
 
 
 def _csv(table: list[dict[str, Any]]) -> bytes:
