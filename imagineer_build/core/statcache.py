@@ -95,21 +95,6 @@ class StatCache:
                 out.append(None)
         return out
 
-    def record(self, path: str | os.PathLike, digest: str) -> None:
-        """Remember a digest the caller computed from the very bytes it wrote (no re-read)."""
-        key = os.fspath(path)
-        st = os.stat(key)
-        entry = (st.st_size, st.st_mtime_ns, st.st_ino, digest, time.time_ns())
-        with self._lock:
-            self._load()[key] = entry
-            self._dirty[key] = entry
-
-    def forget(self, path: str | os.PathLike) -> None:
-        key = os.fspath(path)
-        with self._lock:
-            self._load().pop(key, None)
-            self._dirty[key] = (-1, -1, -1, "", 0)
-
     def flush(self) -> None:
         """Save new entries. The cache only saves work: when it cannot be written (disk full,
         read-only store) the entries are dropped and flush_error says why."""

@@ -124,18 +124,7 @@ class LocalCAS:
         digest = digest_bytes(data)
         if self.has(digest):
             return digest
-        fd, tmp = self._new_tmp()
-        try:
-            _write_all(fd, data)
-            if fsync:
-                os.fsync(fd)
-            os.utime(fd, ns=(BLOB_MTIME_NS, BLOB_MTIME_NS))
-        except BaseException:
-            os.close(fd)
-            os.unlink(tmp)
-            raise
-        os.close(fd)
-        self._place(tmp, digest)
+        self._place(self._write_tmp([data], fsync), digest)
         return digest
 
     def put_file(self, path: Path | str, digest: str | None = None) -> str:
@@ -143,19 +132,15 @@ class LocalCAS:
         (the file changed meanwhile, or a download lied) raises StoreError, keeping nothing."""
         if digest is not None and self.has(digest):
             return digest
-        fd, tmp = self._new_tmp()
         h = xxhash.xxh3_128()
-        try:
+
+        def hashed_chunks():
             with open(path, "rb", buffering=0) as src:
                 while chunk := src.read(CHUNK):
                     h.update(chunk)
-                    _write_all(fd, chunk)
-            os.utime(fd, ns=(BLOB_MTIME_NS, BLOB_MTIME_NS))
-        except BaseException:
-            os.close(fd)
-            os.unlink(tmp)
-            raise
-        os.close(fd)
+                    yield chunk
+
+        tmp = self._write_tmp(hashed_chunks())
         actual = h.hexdigest()
         if digest is not None and actual != digest:
             os.unlink(tmp)
@@ -171,6 +156,23 @@ class LocalCAS:
         os.chmod(tmp, 0o444)
         os.utime(tmp, ns=(BLOB_MTIME_NS, BLOB_MTIME_NS))
         self._place(str(tmp), digest)
+
+    def _write_tmp(self, chunks: Iterable[bytes], fsync: bool = False) -> str:
+        """A new read-only file under tmp/ holding the chunks, with the blob mtime; its path.
+        Nothing is left behind when writing fails."""
+        fd, tmp = self._new_tmp()
+        try:
+            for chunk in chunks:
+                _write_all(fd, chunk)
+            if fsync:
+                os.fsync(fd)
+            os.utime(fd, ns=(BLOB_MTIME_NS, BLOB_MTIME_NS))
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp)
+            raise
+        os.close(fd)
+        return tmp
 
     def _new_tmp(self) -> tuple[int, str]:
         """(descriptor, path) of a new read-only file under tmp/, open for writing."""

@@ -91,26 +91,21 @@ def _finals(ctx: BuildContext, done: list[ImageJob], params: dict[str, dict[str,
                                    job.stem) for job in done}
     found = memo.get_many(set(keys.values()))
     out: dict[str, tuple[str, str]] = {}
-    made: dict[str, tuple[dict[str, str], None]] = {}
-    for job in done:
-        hit = found.get(keys[job.memo_key])
-        value = hit[0] if hit else None
-        if (isinstance(value, dict) and isinstance(value.get("png"), str) and isinstance(value.get("json"), str)
-                and ctx.has_blob(value["png"]) and ctx.has_blob(value["json"])):
-            out[job.memo_key] = (value["png"], value["json"])
-            continue
-        p = params[job.memo_key]
-        png = ctx.put_bytes(with_metadata(ctx.blob_path(rendered.images[job.memo_key][0]).read_bytes(), p))
-        sidecar = ctx.put_bytes(
-            json.dumps({"file": f"{job.stem}.png", **p}, indent=2, sort_keys=True, ensure_ascii=False).encode())
-        out[job.memo_key] = (png, sidecar)
-        made[keys[job.memo_key]] = ({"png": png, "json": sidecar}, None)
-        if len(made) >= 500:
-            memo.put_many(made)
-            made = {}
-        ctx.check_cancelled()
-    if made:
-        memo.put_many(made)
+    with memo.batch() as remember:
+        for job in done:
+            hit = found.get(keys[job.memo_key])
+            value = hit[0] if hit else None
+            if (isinstance(value, dict) and isinstance(value.get("png"), str) and isinstance(value.get("json"), str)
+                    and ctx.has_blob(value["png"]) and ctx.has_blob(value["json"])):
+                out[job.memo_key] = (value["png"], value["json"])
+                continue
+            p = params[job.memo_key]
+            png = ctx.put_bytes(with_metadata(ctx.blob_path(rendered.images[job.memo_key][0]).read_bytes(), p))
+            sidecar = ctx.put_bytes(
+                json.dumps({"file": f"{job.stem}.png", **p}, indent=2, sort_keys=True, ensure_ascii=False).encode())
+            out[job.memo_key] = (png, sidecar)
+            remember(keys[job.memo_key], {"png": png, "json": sidecar})
+            ctx.check_cancelled()
     return out
 
 

@@ -49,31 +49,25 @@ def probe_all(ctx: BuildContext, items: list[Item], decode: DecodeConfig,
         progress(done, total)
     jobs = list(todo.values())
     pooled = len(jobs) >= POOL_THRESHOLD and ctx.jobs > 1
-    learned: dict[str, tuple[dict, None]] = {}  # written in batches: one transaction each
-    with process_pool(ctx.jobs) if pooled else contextlib.nullcontext() as pool:
+    with process_pool(ctx.jobs) if pooled else contextlib.nullcontext() as pool, memo.batch() as remember:
         mapper = partial(pool.map, chunksize=32) if pooled else map
         results = mapper(probe_job, [(it.path, limits) for it in jobs])
         for it, info in zip(jobs, results, strict=True):
+            it.info = info
             if _worth_keeping(it, info):
-                learned[keys[it.digest]] = (info, None)
-            if len(learned) >= 500:
-                memo.put_many(learned)
-                learned = {}
+                remember(keys[it.digest], info)
             done += 1
             if progress and (not pooled or done % 50 == 0):
                 progress(done, total)
             ctx.check_cancelled()
-    if learned:
-        memo.put_many(learned)
     for it in items:
         if not it.info:
             it.info = todo[it.digest].info
 
 
 def _worth_keeping(it: Item, info: dict) -> bool:
-    """Sets it.info; True unless the probe says nothing about these bytes: a read failure, or a
-    file that changed while it was probed (the build then fails anyway)."""
-    it.info = info
+    """True unless the probe says nothing about these bytes: a read failure, or a file that
+    changed while it was probed (the build then fails anyway)."""
     if info.get("transient"):
         return False
     try:
