@@ -245,11 +245,25 @@ datasets:
     assert c["by_category"]["count"]["two"] == n_two > 0
     info = DatasetInfo.from_meta(manifest(project, run, "ds")["meta"])
     assert all(len(e.extra["concepts"]["shape"]) == 1 for e in info.entries)
+    per_image = [list(im["concepts"].items()) for im in metadata(project, "ds")["images"]]
+    texts = len(ds_memo(run))  # captions found once per distinct text and taxonomy, then memoised
+    assert ds_memo(run)["dataset.concepts"]["hits"] == 0 and ds_memo(run)["dataset.concepts"]["misses"] > 0
     tax.write_text("shape: [circle]\n")
     again = project.build()
     assert again.statuses()["ds"] == "built" and again.statuses()["shapes-labels"] == "cached"
     assert metadata(project, "ds")["concepts"]["by_category"] == {"shape": {"circle": 2},
                                                                    "style": {"flat geometric art": 12}}
+    assert ds_memo(again)["dataset.concepts"] == ds_memo(run)["dataset.concepts"]  # a new taxonomy: all new
+    tax.write_text("shape: [circle, square, triangle, star, diamond, ring]\ncount: [{two: [2]}, {three: [3]}]\n")
+    back = project.build("--set", "ds:trigger=zqx")  # rebuilt for the trigger; concepts from the memo
+    assert back.statuses()["ds"] == "built" and len(ds_memo(back)) == texts
+    assert ds_memo(back)["dataset.concepts"] == {"hits": ds_memo(run)["dataset.concepts"]["misses"], "misses": 0}
+    assert [list(im["concepts"].items()) for im in metadata(project, "ds")["images"]] == per_image
+    assert any(len(found) > 1 for found in per_image)  # the same concepts, in the taxonomy's category order
+
+
+def ds_memo(run) -> dict:
+    return next(e for e in run.events() if e.get("event") == "target" and e["target"] == "ds").get("memo", {})
 
 
 def test_bad_inputs_are_clear_errors(project, shapes):

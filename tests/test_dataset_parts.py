@@ -119,6 +119,21 @@ def test_default_taxonomy_finds_terms_aliases_and_plurals():
     assert concepts.find(terms, "a bored man") == {}  # no 'red' inside 'bored'
 
 
+def test_concept_patterns_do_not_depend_on_hash_order():
+    """A term's regex is part of the concepts memo key: aliases of equal length must come out in
+    the same order in every process, whatever PYTHONHASHSEED is."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from imagineer_build.kinds.dataset import concepts as c; "
+            "print([t.pattern.pattern for t in c.compile_terms({'n': [{'two': ['duo', 'due', 'pair', 'dos']}]}) "
+            "+ c.compile_terms(c.load_taxonomy())])")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in range(6)}
+    assert len(outs) == 1 and "pair|dos|due|duo|two" in outs.pop().replace("(?:e?s)?", "")
+
+
 def test_concept_frequencies_and_strength():
     terms = concepts.compile_terms({"shape": ["circle", {"square": ["box"]}], "mood": ["calm"]})
     per = [concepts.find(terms, t) for t in ["a circle", "circles and a box", "a circle, calm", "a square",

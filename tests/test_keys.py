@@ -157,3 +157,20 @@ def test_memo_keys_in_bulk_are_the_single_keys():
     firsts = ["%032x" % (i * 7919) for i in range(50)] + ['quote " and é', 5, None, {"z": [1, 2]}]
     for rest in [(), ("2",), ("2", {"max_pixels": 64, "animated": "first"}), (None, [1, "x"])]:
         assert Memo.keys(firsts, *rest) == [Memo.key(f, *rest) for f in firsts]
+
+
+def test_bulk_memo_keys_equal_one_at_a_time():
+    """Memo.keys / keys_of encode the shared parts once; the keys must be exactly key()'s, or
+    every memoised image, probe and caption would be made again."""
+    from imagineer_build.core.kind import Memo
+
+    identity = {"base": "builtin:tiny-sd", "threads": 2, "ünï": [1.5, None, True]}
+    rows = [["a red thing", "", 7], ["ünïcode “quotes”", "blurry", -1], [{"nested": {"b": 1, "a": 2}}, [], 0.25]]
+    for before, after in (([], []), (["1", identity, []], []), ([], [32, 32, 1, 7.5, "euler"]),
+                          (["1", identity, [["lora", 0.8]]], [32, 32, 1, 7.5, "euler"])):
+        assert Memo.keys_of(rows, before, after) == [Memo.key(*before, *row, *after) for row in rows]
+        assert Memo.keys_of([[]], before, after) == [Memo.key(*before, *after)]
+    firsts = ["d1", {"x": 1}, 3]
+    assert Memo.keys(firsts, "2", {"max": 10}) == [Memo.key(f, "2", {"max": 10}) for f in firsts]
+    assert Memo.keys(firsts) == [Memo.key(f) for f in firsts]
+    assert len(set(Memo.keys_of(rows, ["1"], ["2"]))) == len(rows)

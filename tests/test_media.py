@@ -113,3 +113,37 @@ def test_near_duplicates_by_chunk_index_match_comparing_every_pair():
         brute = dedup._greedy_brute(np.array([int(c.phash, 16) for c in order], dtype=np.uint64), t)
         assert fast == {order[i].id: (order[j].id, d) for i, (j, d) in brute.items()}, t
         assert (t >= 4) <= (len(fast) > 100)  # the planted copies are found
+
+
+def test_tie_ranks_keep_the_order_of_negated_code_points():
+    """The near-duplicate tie-break: the alphabetically first id wins, and an id that is a prefix
+    of another loses to it, exactly as ranking by the tuple of negated code points did."""
+    import random
+
+    from imagineer_build.kinds.source.select import tie_ranks
+
+    rng = random.Random(7)
+    ids = ["a", "ab", "abc", "b", "a/b.png", "a/b.png.png", "Z", "é", "\U0001f600"]
+    ids += list({"".join(rng.choice("ab/_.Zé") for _ in range(rng.randint(1, 6))) for _ in range(200)})
+    ranks = tie_ranks(ids)
+    assert sorted(ids, key=ranks.__getitem__) == sorted(ids, key=lambda s: tuple(-ord(c) for c in s))
+    assert ranks["a"] > ranks["b"] and ranks["abc"] > ranks["ab"] > ranks["a"]
+
+
+def test_hand_written_record_dicts_name_every_field():
+    """Album, label and dataset records are turned into dicts by hand (asdict's deep copies were
+    a visible cost at 10,000 images): a field added to the class must reach the dict too."""
+    from dataclasses import asdict, fields
+
+    from imagineer_build.media.album import AlbumImage
+    from imagineer_build.media.datasetfmt import DatasetEntry, DatasetInfo
+    from imagineer_build.media.labelset import Label
+
+    im = AlbumImage("d", "images/a.png", 3, 4, "png", "dir:x/a.png", "ff00", "c", [{"text": "c", "origin": "s"}],
+                    {"frames": 2})
+    lab = Label("c", ["a", "b"], "SAFE", 0.5, "sidecar", "m", "1", "o", "e", True)
+    entry = DatasetEntry("d", "i.png", "c", 3, 4, [64, 64], 2, "close", {"tags": ["a"]})
+    info = DatasetInfo("kohya", "zqx", 512, [entry], [[64, 64]], 0.1, {"epochs": 1})
+    for obj, made in ((im, im.to_dict()), (lab, lab.to_dict()), (entry, entry.to_dict()),
+                      (info, info.to_meta()["dataset"])):
+        assert list(made) == [f.name for f in fields(obj)] and made == asdict(obj)

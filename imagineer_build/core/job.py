@@ -76,13 +76,15 @@ def run_job(job: Job, store, emit: Callable[[dict[str, Any]], None],
         store=store, upstream=views, inputs=listings_from(job.inputs), refresh=job.refresh, emit=emit,
         workdir=workdir, cancelled=cancelled or threading.Event(), shard=job.shard,
     )
+    for view in views.values():
+        ctx.sizes.update(view.sizes)
     try:
         artifact = kind.preview(ctx) if job.preview else kind.build(ctx)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if artifact is None:
         return Outcome(None)
-    digest = store.store_artifact(artifact)
+    digest = store.store_artifact(artifact, ctx.sizes)
     used = {ns: sorted(m.used) for ns, m in sorted(ctx.memos.items()) if m.used}
     run = dict(artifact.run)
     why = kind.nondeterminism(config, job.settings)  # asked here: it depends on this machine's device

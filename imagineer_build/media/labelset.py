@@ -14,7 +14,7 @@ Datasets and anything else that reads labels use LabelSet.from_meta, never the r
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from .album import Album
@@ -38,7 +38,10 @@ class Label:
     overridden: bool = False  # a hand edit from the overrides file changed this label
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # By hand: dataclasses.asdict was 39 % of relabelling 6,000 images for one new one
+        return {"caption": self.caption, "tags": list(self.tags), "nsfw": self.nsfw, "confidence": self.confidence,
+                "labeler": self.labeler, "model": self.model, "prompt_version": self.prompt_version,
+                "origin": self.origin, "error": self.error, "overridden": self.overridden}
 
 
 @dataclass

@@ -80,17 +80,39 @@ class LocalCAS:
     def suspects(self, sizes: dict[str, int]) -> list[str]:
         """The blobs (digest → expected size) that fail the one-stat check: missing, resized
         or touched since written. verify() tells which of them are really damaged."""
-        root, sentinel, stat = self._root_str, BLOB_MTIME_NS, os.stat
-        out = []
-        for d, size in sizes.items():
-            try:
-                st = stat(f"{root}/{d[:2]}/{d}")
-            except OSError:
-                out.append(d)
-                continue
-            if st.st_size != size or st.st_mtime_ns != sentinel:
-                out.append(d)
+        intact = self.intact_sizes(sizes)
+        return [d for d, size in sizes.items() if intact.get(d) != size]
+
+    def intact_sizes(self, digests: Iterable[str]) -> dict[str, int]:
+        """digest → size of the blobs that pass the one-stat check (present, mtime untouched);
+        the others are missing or need verify()."""
+        sentinel, stat = BLOB_MTIME_NS, os.stat
+        out: dict[str, int] = {}
+        # Relative to the open blobs folder: the kernel resolves two path parts, not a dozen
+        # (a third less per stat; 40,000 of them for a cached 20,000-image generation)
+        with self._folder() as (fd, root):
+            for d in digests:
+                try:
+                    st = stat(f"{root}{d[:2]}/{d}", dir_fd=fd)
+                except OSError:
+                    continue
+                if st.st_mtime_ns == sentinel:
+                    out[d] = st.st_size
         return out
+
+    @contextlib.contextmanager
+    def _folder(self) -> Iterator[tuple[int | None, str]]:
+        """(descriptor of the blobs folder, "") to stat blobs relative to, or (None, its path
+        + "/") where the folder is missing or the platform has no dir_fd."""
+        try:
+            fd = os.open(self._root_str, os.O_RDONLY | os.O_DIRECTORY) if os.stat in os.supports_dir_fd else None
+        except OSError:
+            fd = None
+        try:
+            yield (fd, "") if fd is not None else (None, self._root_str + "/")
+        finally:
+            if fd is not None:
+                os.close(fd)
 
     def has(self, digest: str, size: int | None = None) -> bool:
         try:

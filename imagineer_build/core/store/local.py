@@ -75,7 +75,8 @@ class LocalStore:
     def memo_get_many(self, ns: str, keys: Iterable[str]) -> dict[str, Entry]:
         """{key: (value, blob)} for keys present whose blob (if any) passes its check."""
         found = self.memo.get_many(ns, keys)
-        return {k: e for k, e in found.items() if e[1] is None or self.has_blob(e[1])}
+        intact = self.cas.intact_sizes({e[1] for e in found.values() if e[1] is not None})
+        return {k: e for k, e in found.items() if e[1] is None or e[1] in intact or self.has_blob(e[1])}
 
     # ---- writes -----------------------------------------------------------------------------
 
@@ -97,8 +98,11 @@ class LocalStore:
 
     # ---- artifacts --------------------------------------------------------------------------
 
-    def store_artifact(self, artifact: Artifact) -> str:
-        sizes = {d: self.cas.size(d) for d in set(artifact.files.values())}
+    def store_artifact(self, artifact: Artifact, known: dict[str, int] | None = None) -> str:
+        """Store the manifest; a blob's size comes from `known` (sizes are a function of the
+        digest) or, when not there, from a stat, which also fails on a blob never stored."""
+        known = known or {}
+        sizes = {d: known[d] if d in known else self.cas.size(d) for d in set(artifact.files.values())}
         # The manifest is on disk before the action record that names it (the commit point);
         # other blobs are verified on every read, so a lost one is rebuilt, never trusted.
         return self.put_bytes(manifest_bytes(artifact, sizes), fsync=True)

@@ -40,6 +40,7 @@ def assign(sizes: list[tuple[int, int]], resolution: int, enabled: bool = True, 
         chosen = [(side, side)] * len(sizes)
     else:
         candidates = plan(resolution, step, min_side, max_side)
-        chosen = [nearest(w, h, candidates) for w, h in sizes]
+        by_size: dict[tuple[int, int], tuple[int, int]] = {}  # a dataset has few distinct sizes
+        chosen = [by_size.get(s) or by_size.setdefault(s, nearest(*s, candidates)) for s in sizes]
     used = sorted(set(chosen), key=lambda b: (-b[0] / b[1], -b[0] * b[1]))
     return chosen, [list(b) for b in used]

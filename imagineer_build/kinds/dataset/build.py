@@ -160,7 +160,7 @@ def build_dataset(ctx: BuildContext) -> Artifact:
         shuffle=cfg.shuffle_tags, keep_tokens=cfg.keep_tokens, caption_dropout=cfg.caption_dropout,
         bucket={"enabled": b.enabled, "step": b.step, "min_side": lo, "max_side": hi}, names=cfg.names))
 
-    per_image_concepts = [concepts.find(terms, " , ".join([c.caption or "", *c.tags])) for c in kept]
+    per_image_concepts = find_concepts(ctx, terms, [" , ".join([c.caption or "", *c.tags]) for c in kept])
     entries = []
     for c, p, bucket, found in zip(kept, placed, chosen, per_image_concepts, strict=True):
         extra: dict[str, Any] = {"source": c.ref, "tags": c.tags, "concepts": found}
@@ -229,6 +229,21 @@ def build_dataset(ctx: BuildContext) -> Artifact:
     meta["report"]["top_concepts"] = concept_summary["top"]
     facts = {"images": len(entries), "excluded": len(excluded), "warnings": len(warns)}
     return Artifact(files=files, meta=meta, facts=facts)
+
+
+def find_concepts(ctx: BuildContext, terms: list[concepts.Term], texts: list[str]) -> list[dict[str, list[str]]]:
+    """concepts.find for each text, memoised by the taxonomy and the text: a regex search per
+    term per caption was 40 % of a 6,000-image dataset's rebuild for one new image. Stored as
+    [category, names] pairs, since the memo sorts a mapping's keys and the taxonomy's order counts."""
+    memo = ctx.memo("dataset.concepts")
+    keys = memo.keys(texts, [[t.category, t.name, t.pattern.pattern, int(t.pattern.flags)] for t in terms])
+    known = {k: dict(v[0]) for k, v in memo.get_many(set(keys)).items()}
+    with memo.batch() as remember:
+        for text, key in zip(texts, keys, strict=True):
+            if key not in known:
+                known[key] = found = concepts.find(terms, text)
+                remember(key, list(found.items()))
+    return [known[k] for k in keys]
 
 
 def shot_detector(cfg: DatasetConfig, shot_of: dict[str, dict[str, Any]]) -> str | None:

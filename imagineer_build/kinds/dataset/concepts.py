@@ -69,7 +69,9 @@ def compile_terms(taxonomy: dict[str, Any], source: str = "taxonomy") -> list[Te
 
 def _pattern(phrases: list[str]) -> re.Pattern:
     alts = []
-    for p in sorted({p.strip().lower() for p in phrases if p.strip()}, key=len, reverse=True):
+    # longest first, ties alphabetical: the pattern text is part of memo keys, so it must not
+    # follow a set's hash order
+    for p in sorted({p.strip().lower() for p in phrases if p.strip()}, key=lambda p: (-len(p), p)):
         words = [re.escape(w) for w in p.split()]
         alts.append(r"[\s_-]+".join(words) + "(?:e?s)?")
     return re.compile(r"(?<![\w])(?:" + "|".join(alts) + r")(?![\w])", re.IGNORECASE)

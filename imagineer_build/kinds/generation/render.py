@@ -49,9 +49,10 @@ class Settings:
     batch_size: int
     stack: list[StackedLora] = field(default_factory=list)
 
-    def memo_key(self, job: ImageJob) -> str:
-        return Memo.key(RENDER_VERSION, self.model_identity, [lo.key() for lo in self.stack], job.prompt,
-                        job.negative, job.seed, self.width, self.height, self.steps, self.guidance, self.scheduler)
+    def memo_keys(self, jobs: list[ImageJob]) -> list[str]:
+        return Memo.keys_of(([job.prompt, job.negative, job.seed] for job in jobs),
+                            before=[RENDER_VERSION, self.model_identity, [lo.key() for lo in self.stack]],
+                            after=[self.width, self.height, self.steps, self.guidance, self.scheduler])
 
 
 @dataclass
@@ -65,8 +66,8 @@ class Rendered:
 
 def render(ctx: BuildContext, jobs: list[ImageJob], s: Settings) -> Rendered:
     memo = ctx.memo(MEMO_NS)
-    for job in jobs:
-        job.memo_key = s.memo_key(job)
+    for job, key in zip(jobs, s.memo_keys(jobs), strict=True):
+        job.memo_key = key
     found = memo.get_many({j.memo_key for j in jobs})
     images: dict[str, tuple[str, dict[str, Any]]] = {}
     for k, (value, blob) in found.items():

