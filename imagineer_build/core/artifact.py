@@ -78,4 +78,6 @@ class ArtifactView:
 
     @property
     def size(self) -> int:
-        return sum(self.sizes.get(d, 0) for d in set(self.files.values()))
+        """Bytes of the distinct blobs: the manifest's sizes hold each digest once (a set of
+        40,000 file digests was a tenth of a cached 20,000-image generation)."""
+        return sum(self.sizes.values())
