@@ -158,13 +158,26 @@ def test_sidecar_captions_join_the_album(project, shapes):
     assert (first["width"], first["height"], first["format"]) == (192, 192, "png")
     assert images["images/shape_003.jpg"]["caption"] is None
     assert images["images/shape_003.jpg"]["format"] == "jpeg"
-    # Editing a caption rebuilds the album without probing any image again.
+    # Editing a caption rebuilds the album without probing any image again, and reads only
+    # that caption file: the others come from the memo, by their digest.
     (shapes / "shape_000.txt").write_text("a new caption\n")
+    (shapes / "shape_001.txt").write_bytes(b"\xff\xfe not text")
     r = project.build()
     ev = next(e for e in r.events() if e.get("event") == "target")
     assert ev["status"] == "built" and ev["memo"]["media.probe"] == {"hits": 12, "misses": 0}
+    assert ev["memo"]["source.sidecar"] == {"hits": 9, "misses": 2}
     images = {im["path"]: im for im in show(project, "shapes")["meta"]["album"]["images"]}
     assert images["images/shape_000.png"]["caption"] == "a new caption"
+    assert images["images/shape_002.png"]["caption"] == (shapes / "shape_002.txt").read_text().strip()
+    # A caption that is not text is skipped and reported, from the memo as well as when read.
+    for n in range(2):
+        meta = show(project, "shapes")["meta"]
+        assert {im["path"]: im["caption"] for im in meta["album"]["images"]}["images/shape_001.png"] is None
+        assert any(s["path"] == "shape_001.txt" and "not UTF-8" in s["reason"] for s in meta["report"]["skipped"])
+        (shapes / "shape_002.txt").write_text(f"caption number {n}\n")
+        r = project.build()
+        ev = next(e for e in r.events() if e.get("event") == "target")
+        assert ev["status"] == "built" and ev["memo"]["source.sidecar"]["misses"] == 1
 
 
 def test_one_new_image_is_the_only_one_probed(project, shapes):

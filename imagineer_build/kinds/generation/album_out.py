@@ -17,20 +17,29 @@ from .render import ImageJob, Rendered, Settings
 from .webui import checkpoint_sha256
 
 
-def image_params(jobs: list[ImageJob], s: Settings, model_sha256: str | None = None) -> list[dict[str, Any]]:
-    """Everything that made each image, as it goes into the PNG, the sidecar and the album.
-    What all images share is made once (hashing the model identity per image was a tenth of
-    a 20,000-image rebuild)."""
-    shared = {"steps": s.steps, "guidance": s.guidance, "scheduler": s.scheduler, "width": s.width,
-              "height": s.height, "model": s.model_name, "model_hash": digest_json(s.model_identity),
-              "model_identity": s.model_identity, "model_sha256": model_sha256}
-    loras = [lo.record() for lo in s.stack]
-    return [{"prompt": job.prompt, "negative": job.negative, "seed": job.seed, **shared, "loras": loras,
-             "row": job.row, "row_index": job.row_index, "variations": job.variations, "copy": job.copy}
-            for job in jobs]
+def shared_params(s: Settings, model_sha256: str | None = None) -> dict[str, Any]:
+    """What every image of the build shares, made once: hashing the model identity per image
+    was a tenth of a 20,000-image rebuild."""
+    return {"steps": s.steps, "guidance": s.guidance, "scheduler": s.scheduler, "width": s.width,
+            "height": s.height, "model": s.model_name, "model_hash": digest_json(s.model_identity),
+            "model_identity": s.model_identity, "model_sha256": model_sha256,
+            "loras": [lo.record() for lo in s.stack]}
 
 
-FINAL_NS, FINAL_VERSION = "generation.final", "1"  # bump when with_metadata or the sidecar change
+def own_params(job: ImageJob) -> dict[str, Any]:
+    """What is the image's own."""
+    return {"prompt": job.prompt, "negative": job.negative, "seed": job.seed, "row": job.row,
+            "row_index": job.row_index, "variations": job.variations, "copy": job.copy}
+
+
+def image_params(own: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
+    """Everything that made one image, as it goes into the PNG, the sidecar and the album."""
+    return {"prompt": own["prompt"], "negative": own["negative"], "seed": own["seed"], **shared,
+            "row": own["row"], "row_index": own["row_index"], "variations": own["variations"], "copy": own["copy"]}
+
+
+# bump when with_metadata or the sidecar change (2: keyed by own and shared parameters)
+FINAL_NS, FINAL_VERSION = "generation.final", "2"
 
 
 def build_artifact(ctx: BuildContext, jobs: list[ImageJob], s: Settings, rendered: Rendered) -> Artifact:
@@ -41,8 +50,7 @@ def build_artifact(ctx: BuildContext, jobs: list[ImageJob], s: Settings, rendere
     table: list[dict[str, Any]] = []
     model_sha256 = checkpoint_sha256(ctx, s.model_spec)
     done = [job for job in jobs if job.memo_key in rendered.images]
-    params = {job.memo_key: p for job, p in zip(done, image_params(done, s, model_sha256), strict=True)}
-    finals = _finals(ctx, done, params, rendered)
+    finals = _finals(ctx, done, shared_params(s, model_sha256), rendered)
     for job in jobs:
         if job.memo_key not in rendered.images:
             failed.append({"path": f"images/{job.stem}.png", "reason": rendered.failed.get(job.memo_key, "not generated"),
@@ -82,14 +90,16 @@ def build_artifact(ctx: BuildContext, jobs: list[ImageJob], s: Settings, rendere
     return Artifact(files=files, meta=meta, facts=album.facts())
 
 
-def _finals(ctx: BuildContext, done: list[ImageJob], params: dict[str, dict[str, Any]],
+def _finals(ctx: BuildContext, done: list[ImageJob], shared: dict[str, Any],
             rendered: Rendered) -> dict[str, tuple[str, str]]:
     """memo key → (PNG with metadata, JSON sidecar) blobs, made once per rendered image and
     parameters: re-reading, re-tagging and re-storing 20,000 PNGs was most of a rebuild that
-    added one CSV row."""
+    added one CSV row. The shared parameters are encoded into the keys once."""
     memo = ctx.memo(FINAL_NS)
-    keys = {job.memo_key: memo.key(FINAL_VERSION, rendered.images[job.memo_key][0], params[job.memo_key],
-                                   job.stem) for job in done}
+    own = {job.memo_key: own_params(job) for job in done}
+    keys = dict(zip((job.memo_key for job in done), memo.keys_of(
+        ([rendered.images[job.memo_key][0], own[job.memo_key], job.stem] for job in done),
+        before=[FINAL_VERSION], after=[shared]), strict=True))
     found = {k: v for k, (v, _) in memo.get_many(set(keys.values())).items()
              if isinstance(v, dict) and isinstance(v.get("png"), str) and isinstance(v.get("json"), str)}
     present = ctx.has_blobs(d for v in found.values() for d in (v["png"], v["json"]))
@@ -100,7 +110,7 @@ def _finals(ctx: BuildContext, done: list[ImageJob], params: dict[str, dict[str,
             if value is not None and value["png"] in present and value["json"] in present:
                 out[job.memo_key] = (value["png"], value["json"])
                 continue
-            p = params[job.memo_key]
+            p = image_params(own[job.memo_key], shared)
             png = ctx.put_bytes(with_metadata(ctx.blob_path(rendered.images[job.memo_key][0]).read_bytes(), p))
             sidecar = ctx.put_bytes(
                 json.dumps({"file": f"{job.stem}.png", **p}, indent=2, sort_keys=True, ensure_ascii=False).encode())

@@ -7,13 +7,14 @@ import unicodedata
 from collections.abc import Iterable
 
 MAX_PART = 48
+NOT_WORD = re.compile(r"[^\w]+|_+")
 
 
 def slug(text: str, max_len: int = MAX_PART) -> str:
     """Lower-case words joined by '-': accents folded, anything but letters and digits dropped."""
     text = unicodedata.normalize("NFKD", str(text))
     text = "".join(c for c in text if not unicodedata.combining(c)).lower()
-    text = re.sub(r"[^\w]+|_+", "-", text).strip("-")
+    text = NOT_WORD.sub("-", text).strip("-")
     return text[:max_len].rstrip("-")
 
 

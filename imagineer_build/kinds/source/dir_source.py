@@ -35,14 +35,16 @@ def build_dir(ctx: BuildContext) -> Artifact:
     files: dict[str, str] = {}
     images: list[AlbumImage] = []
     ctx.put_files([(it.path, it.digest, it.size) for it in sel.kept])
+    sidecars = read_sidecars(ctx, listing, [posixpath.splitext(it.id)[0] + sidecar_ext for it in sel.kept]
+                             if sidecar_ext else [])
     for n, it in enumerate(sel.kept):
         path = f"images/{it.id}"
         files[path] = it.digest
         captions = []
         if sidecar_ext:
             side = posixpath.splitext(it.id)[0] + sidecar_ext
-            if side in entries:
-                text, problem = read_sidecar(listing.abspath(side))
+            if side in sidecars:
+                text, problem = sidecars[side]
                 if problem:
                     ignored.append({"path": side, "reason": problem})
                     ctx.log(f"skipped caption {side}: {problem}", "warning")
@@ -69,12 +71,35 @@ def build_dir(ctx: BuildContext) -> Artifact:
     return Artifact(files=files, meta=album.meta(), facts=album.facts(), run=run)
 
 
-def read_sidecar(path) -> tuple[str | None, str | None]:
-    """(caption, None) or (None, why the sidecar was skipped)."""
+SIDECAR_NS, SIDECAR_VERSION = "source.sidecar", "1"  # bump when caption_text changes
+
+
+def read_sidecars(ctx: BuildContext, listing, sides: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    """Listed sidecar → (caption, None) or (None, why it was skipped), memoised by the file's
+    digest: reading 10,000 caption files again at every rebuild was a fifth of a source's.
+    Only bytes that hash to the listed digest are memoised, and unreadable files never are."""
     from ...core.files import read_regular
+    from ...core.hashing import digest_bytes
     from ...media.text import MAX_CAPTION_BYTES, caption_text
 
-    try:
-        return caption_text(read_regular(path, MAX_CAPTION_BYTES))
-    except OSError as e:
-        return None, f"caption unreadable: {e.strerror or e}"
+    listed = {side: listing.entries[side][0] for side in sides if side in listing.entries}
+    memo = ctx.memo(SIDECAR_NS)
+    keys = dict(zip(listed, memo.keys(listed.values(), SIDECAR_VERSION, MAX_CAPTION_BYTES), strict=True))
+    found = memo.get_many(set(keys.values()))
+    out: dict[str, tuple[str | None, str | None]] = {}
+    with memo.batch() as remember:
+        for side, key in keys.items():
+            hit = found.get(key)
+            if hit is not None and isinstance(hit[0], list) and len(hit[0]) == 2:
+                out[side] = (hit[0][0], hit[0][1])
+                continue
+            try:
+                data = read_regular(listing.abspath(side), MAX_CAPTION_BYTES)
+            except OSError as e:
+                out[side] = (None, f"caption unreadable: {e.strerror or e}")
+                continue
+            out[side] = caption_text(data)
+            if digest_bytes(data) == listed[side]:  # else it changed since listed: the build fails
+                remember(key, list(out[side]))
+                found[key] = (list(out[side]), None)
+    return out
