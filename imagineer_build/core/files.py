@@ -163,3 +163,32 @@ def list_input(project_root: Path, fi: FileInput, stat: StatCache) -> FileListin
             entries[rel] = known
         return FileListing(path, entries, errors)
     return FileListing(path, {"": stat.digest(path)})
+
+
+def still_as_listed(project_root: Path, fi: FileInput, stat: StatCache, listed: FileListing) -> bool:
+    """Whether every file a listing named still holds the bytes it was listed with: what a kind
+    read while building must be what its key says. One stat per listed file and no folder walk
+    (the walk was half of relisting 100,000 files after every rebuild): a file added meanwhile
+    was not read by the build, so the record stays true and the next build sees it."""
+    if "" in listed.entries:  # a single file
+        try:
+            return list_input(project_root, fi, stat).digest == listed.digest
+        except OSError:
+            return False
+    root = str(listed.root)
+    found = []
+    for rel in listed.entries:
+        path = f"{root}/{rel}"
+        try:
+            found.append((rel, path, os.stat(path)))
+        except OSError:  # removed, or no longer readable
+            return False
+    for (rel, path, st), known in zip(found, stat.known([f[1:] for f in found]), strict=True):
+        if known is None:
+            try:
+                known = stat.digest(path, st)
+            except OSError:
+                return False
+        if known[0] != listed.entries[rel][0]:
+            return False
+    return True

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from .files import list_input
+from .files import list_input, still_as_listed
 from .hashing import canonical_json, digest_json
 from .kind import FileListing
 from .project import Project, Target
@@ -29,6 +29,11 @@ class Planner:
 
     def listings(self, t: Target) -> dict[str, FileListing]:
         return {fi.path: list_input(self.project.root, fi, self.store.stat) for fi in t.files}
+
+    def changed_since(self, t: Target, listings: dict[str, FileListing]) -> list[str]:
+        """The inputs whose listed files no longer hold the listed bytes."""
+        return [fi.path for fi in t.files
+                if not still_as_listed(self.project.root, fi, self.store.stat, listings[fi.path])]
 
     def key(self, t: Target, upstream: dict[str, str], listings: dict[str, FileListing] | None = None) -> KeyInfo:
         """The key of a target given its upstream artifact digests."""

@@ -161,8 +161,7 @@ class Rebuilder:
         return self.executor.submit(job, need, emit).result()
 
     def _commit(self, t: Target, info: KeyInfo, outcome: Outcome, reason: list[str], start: float) -> Result:
-        after = self.planner.listings(t)
-        changed = [p for p, lst in after.items() if lst.digest != info.listings[p].digest]
+        changed = self.planner.changed_since(t, info.listings)
         if changed:
             raise BuildError(f"{', '.join(changed)} changed while {t.name} was building; not recorded (build again)")
         digest = str(outcome.artifact)
