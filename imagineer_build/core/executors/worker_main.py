@@ -171,9 +171,9 @@ class _quiet:
 
 def settle_heap() -> None:
     """Collect this job's garbage, then freeze what is left (loaded models, library modules:
-    millions of objects) out of the collector's sight: each full collection walked all of it,
-    a second of a 20,000-image rebuild. Frozen objects are thawed and looked at again here after
-    every job, so a model dropped from the cache is still collected."""
+    ~485,000 objects with the tiny model) out of the collector's sight: each full collection
+    walked all of it, 0.6 s of a 3 s rebuild of 20,000 images. Frozen objects are thawed and
+    looked at again here after every job, so a model dropped from the cache is still collected."""
     gc.unfreeze()
     gc.collect()
     gc.freeze()
