@@ -150,19 +150,26 @@ def list_input(project_root: Path, fi: FileInput, stat: StatCache) -> FileListin
     files of a folder that cannot be read are listed in .errors (no absolute paths: keys)."""
     path = project_root / fi.path
     if path.is_dir():
-        entries = {}
         errors: dict[str, str] = {}
         found = walk_files(path, fi.suffixes, errors, fi.follow_links)
-        for (rel, abs_path, st), known in zip(found, stat.known([f[1:] for f in found]), strict=True):
-            if known is None:
-                try:
-                    known = stat.digest(abs_path, st)
-                except OSError as err:  # one unreadable file is the kind's to report, not a crash
-                    errors[rel] = f"unreadable: {os.strerror(err.errno) if err.errno else err}"
-                    continue
-            entries[rel] = known
-        return FileListing(path, entries, errors)
+        return FileListing(path, _digests(found, stat, errors), errors)
     return FileListing(path, {"": stat.digest(path)})
+
+
+def _digests(found: list[tuple[str, str, os.stat_result]], stat: StatCache,
+             errors: dict[str, str]) -> dict[str, tuple[str, int]]:
+    """rel → (digest, size) of (rel, path, stat) files: from the stat cache, reading only the
+    new or changed ones; a file that cannot be read goes to errors (the kind's to report)."""
+    entries = {}
+    for (rel, abs_path, st), known in zip(found, stat.known([f[1:] for f in found]), strict=True):
+        if known is None:
+            try:
+                known = stat.digest(abs_path, st)
+            except OSError as err:
+                errors[rel] = f"unreadable: {os.strerror(err.errno) if err.errno else err}"
+                continue
+        entries[rel] = known
+    return entries
 
 
 def still_as_listed(project_root: Path, fi: FileInput, stat: StatCache, listed: FileListing) -> bool:
@@ -178,17 +185,10 @@ def still_as_listed(project_root: Path, fi: FileInput, stat: StatCache, listed: 
     root = str(listed.root)
     found = []
     for rel in listed.entries:
-        path = f"{root}/{rel}"
         try:
-            found.append((rel, path, os.stat(path)))
+            found.append((rel, f"{root}/{rel}", os.stat(f"{root}/{rel}")))
         except OSError:  # removed, or no longer readable
             return False
-    for (rel, path, st), known in zip(found, stat.known([f[1:] for f in found]), strict=True):
-        if known is None:
-            try:
-                known = stat.digest(path, st)
-            except OSError:
-                return False
-        if known[0] != listed.entries[rel][0]:
-            return False
-    return True
+    errors: dict[str, str] = {}
+    now = _digests(found, stat, errors)
+    return not errors and all(now[rel][0] == d for rel, (d, _) in listed.entries.items())

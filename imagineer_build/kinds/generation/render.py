@@ -68,13 +68,10 @@ def render(ctx: BuildContext, jobs: list[ImageJob], s: Settings) -> Rendered:
     memo = ctx.memo(MEMO_NS)
     for job, key in zip(jobs, s.memo_keys(jobs), strict=True):
         job.memo_key = key
-    found = memo.get_many({j.memo_key for j in jobs})
-    images: dict[str, tuple[str, dict[str, Any]]] = {}
-    for k, (value, blob) in found.items():
-        if blob and ctx.has_blob(blob):  # a damaged or collected PNG is made again, never reused
-            images[k] = (blob, value or {})
-        elif blob:
-            ctx.log(f"memoised image {blob[:12]} is missing or damaged; generating it again", "warning")
+    # the store's memo lookup leaves out entries whose blob fails its check: a damaged or
+    # collected PNG is made again, never reused
+    images: dict[str, tuple[str, dict[str, Any]]] = {
+        k: (blob, value or {}) for k, (value, blob) in memo.get_many({j.memo_key for j in jobs}).items() if blob}
     todo: dict[str, ImageJob] = {}
     for job in jobs:
         if job.memo_key not in images and in_shard(job.memo_key, ctx.shard):
