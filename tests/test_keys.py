@@ -202,3 +202,40 @@ def test_bulk_memo_keys_equal_one_at_a_time():
     assert Memo.keys(firsts, "2", {"max": 10}) == [Memo.key(f, "2", {"max": 10}) for f in firsts]
     assert Memo.keys(firsts) == [Memo.key(f) for f in firsts]
     assert len(set(Memo.keys_of(rows, ["1"], ["2"]))) == len(rows)
+
+
+@pytest.mark.parametrize("options", [
+    {"sort_keys": True, "separators": (",", ":"), "ensure_ascii": False, "allow_nan": False},  # canonical_json
+    {"sort_keys": True, "separators": (", ", ": "), "ensure_ascii": True, "allow_nan": True},  # memo values
+    {"sort_keys": True, "separators": (", ", ": "), "ensure_ascii": False, "allow_nan": True},  # album.jsonl
+])
+def test_reused_json_encoders_give_json_dumps_text_and_errors(options):
+    """json_encoder reuses one C encoder instead of json.dumps building one per call; every key
+    in every store depends on it giving json.dumps's text and raising json.dumps's errors."""
+    from imagineer_build.core.hashing import canonical_json, json_encoder
+
+    fast = json_encoder(**options)
+
+    def canonical(v):
+        return (canonical_json if options["separators"] == (",", ":") else lambda v: fast(v).encode())(v)
+
+    def reference(v):
+        return json.dumps(v, **options).encode()
+
+    values = ['é\u2028\x00"\\', 1, 1.5, -0.0, 1e-05, 1e16, True, None, 2**70, [], {"a": {}}, (1, [2, (3,)]),
+              [1, "a", {"b": 2, "a": [None, False]}], {"z": 1, "é": 2, "😀": {"y": 1.25}, "Z": 0},
+              {1: "x", 2: "y"}, {2.5: 1, 1.5: 2}, {True: 1, False: 2}]
+    if options["allow_nan"]:
+        values += [float("nan"), [float("-inf")]]
+    for v in values:
+        assert canonical(v) == reference(v), v
+    bad_values = [{"a": object()}, {(1,): 2}, {1: "x", None: 2}]
+    bad_values += [] if options["allow_nan"] else [float("nan"), [float("inf")]]
+    bad_values += [] if options["ensure_ascii"] else ["\ud800"]
+    for bad in bad_values:
+        errors = []
+        for encode in (canonical, reference):
+            with pytest.raises(Exception) as e:
+                encode(bad)
+            errors.append((e.type, str(e.value)))
+        assert errors[0] == errors[1], bad

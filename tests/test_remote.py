@@ -173,3 +173,28 @@ def test_s3_through_moto_two_machines_and_the_secret_stays_in_the_environment(tm
         assert all(SECRET.encode() not in v for v in objects.values())
         assert SECRET not in r.out + r.err
         del os.environ["AWS_SECRET_ACCESS_KEY"]
+
+
+def test_a_target_rebuilt_over_minimal_remote_upstreams_gets_their_images(tmp_path):
+    """--download minimal leaves remote hits' images on the remote; a dataset rebuilt over them
+    (--refresh) gets the images it reads and makes machine A's bytes."""
+    url = f"file://{tmp_path / 'shared-cache'}"
+    a = machine(tmp_path / "a", f"remote: {{url: '{url}', push: true}}\n")
+    assert a.build().code == 0
+    b = machine(tmp_path / "b")
+
+    def blobs(p: Project) -> set[str]:
+        return {f.name for f in (p.root / "cache" / "blobs").rglob("*") if f.is_file()}
+
+    r = b.build("--remote", url, "--download", "minimal", "photo-labels")
+    assert r.code == 0, r.err
+    assert starts(r) == []  # both remote hits
+    from imagineer_build.core.hashing import digest_bytes
+
+    images = {digest_bytes(f.read_bytes()) for f in (a.root / "out" / "photo-ds").rglob("*.png")}
+    assert images and not images & blobs(b)  # their images stayed on the remote
+    r = b.build("--remote", url, "--download", "minimal", "--refresh", "photo-ds", "photo-ds")
+    assert r.code == 0, r.err
+    assert starts(r) == ["photo-ds"]
+    assert {k: v for k, v in out_files(b).items() if k.startswith("photo-ds/")} == \
+        {k: v for k, v in out_files(a).items() if k.startswith("photo-ds/")}

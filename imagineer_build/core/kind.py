@@ -334,6 +334,10 @@ class BuildContext:
         """Where the bytes of one file of an upstream artifact are (read-only)."""
         return self.store.blob_path(view.files[rel])
 
+    def file_paths(self, view: ArtifactView, rels: list[str]) -> list[str]:
+        """file() of many files of one artifact, as strings (fetched together from a remote)."""
+        return self.store.blob_paths([view.files[rel] for rel in rels])
+
     def resolve(self, rel: str) -> Path:
         """A project-relative path from the config, as an absolute path."""
         return (self.project_root / rel).resolve()

@@ -82,19 +82,34 @@ def manifest_files(album: Album, labels: dict[str, Any] | None = None) -> dict[s
     """album.jsonl (every record, one per line) and album.csv (one row per image, the columns a
     spreadsheet filters on) for an out view, so people and other tools see what the store
     knows: captions and their origins, URLs, tags, ratings, seeds and variation values."""
-    import csv
-    import io
-    import json
+    return {"album.jsonl": album_jsonl(album, labels), "album.csv": album_csv(album, labels)}
+
+
+def album_jsonl(album: Album, labels: dict[str, Any] | None = None) -> bytes:
+    """Every record (with its label, if any), one JSON object per line."""
+    from ..core.hashing import json_encoder
 
     labels = labels or {}
-    line = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode  # json.dumps makes one per call
-    lines, rows, columns = [], [], ["file", "width", "height", "format", "caption", "origin"]
+    line = json_encoder(sort_keys=True, separators=(", ", ": "), ensure_ascii=False, allow_nan=True)
+    lines = []
     for im in album.images:
         rec = im.to_dict()
         lab = labels.get(im.digest)
         if lab:
             rec["label"] = lab
         lines.append(line(rec))
+    return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+
+
+def album_csv(album: Album, labels: dict[str, Any] | None = None) -> bytes:
+    """One row per image: file, size, format, best caption, origin, then label and extra columns."""
+    import csv
+    import io
+
+    labels = labels or {}
+    rows, columns = [], ["file", "width", "height", "format", "caption", "origin"]
+    for im in album.images:
+        lab = labels.get(im.digest)
         row = {"file": im.path, "width": im.width, "height": im.height, "format": im.format,
                "caption": (lab or {}).get("caption") or im.caption or "", "origin": im.origin}
         if lab:
@@ -110,8 +125,7 @@ def manifest_files(album: Album, labels: dict[str, Any] | None = None) -> dict[s
     w = csv.writer(buf, lineterminator="\n")  # DictWriter's per-row field checks cost more than the rows
     w.writerow(columns)
     w.writerows([row.get(c, "") for c in columns] for row in rows)
-    return {"album.jsonl": ("\n".join(lines) + "\n").encode("utf-8") if lines else b"",
-            "album.csv": buf.getvalue().encode("utf-8")}
+    return buf.getvalue().encode("utf-8")
 
 
 def _flat(extra: dict[str, Any]) -> dict[str, Any]:

@@ -54,7 +54,7 @@ class LocalCAS:
     # ---- where ------------------------------------------------------------------------------
 
     def path(self, digest: str) -> Path:
-        return self.root / digest[:2] / digest
+        return Path(self.path_str(digest))  # half the cost of two `/` joins, for 10,000s of blobs
 
     def path_str(self, digest: str) -> str:
         """path() as a string: a no-op build checks 10,000s of them, and pathlib is slow."""

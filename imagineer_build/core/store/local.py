@@ -63,6 +63,10 @@ class LocalStore:
         """Where a blob's bytes are on this disk (not checked: see verify_blob)."""
         return self.cas.path(digest)
 
+    def blob_paths(self, digests: list[str]) -> list[str]:
+        """blob_path() of many, as strings: a dataset locates 10,000 images on every rebuild."""
+        return [self.cas.path_str(d) for d in digests]
+
     def verify_blob(self, digest: str, size: int | None = None) -> None:
         self.cas.verify(digest, size)
 

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..hashing import json_encoder
+
 Entry = tuple[Any, str | None]  # (value, blob digest)
 
 
@@ -26,6 +28,9 @@ def enable_wal(con: sqlite3.Connection) -> None:
                 raise
             time.sleep(0.05)
     con.execute("PRAGMA synchronous=NORMAL")
+
+
+_value_json = json_encoder(sort_keys=True, separators=(", ", ": "), ensure_ascii=True, allow_nan=True)  # json.dumps(v, sort_keys=True)
 
 
 class LocalMemo:
@@ -75,7 +80,7 @@ class LocalMemo:
 
     def put_many(self, ns: str, entries: dict[str, Entry]) -> None:
         now = int(time.time())
-        rows = [(ns, k, None if v is None else json.dumps(v, sort_keys=True), b, now) for k, (v, b) in entries.items()]
+        rows = [(ns, k, None if v is None else _value_json(v), b, now) for k, (v, b) in entries.items()]
         with self._db() as con:
             con.executemany("INSERT OR REPLACE INTO memo VALUES (?,?,?,?,?)", rows)
 

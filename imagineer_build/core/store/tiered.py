@@ -108,6 +108,10 @@ class TieredStore(LocalStore):
         self.fetch([digest])
         return self.cas.path(digest)
 
+    def blob_paths(self, digests: list[str]) -> list[str]:
+        self.fetch(set(digests))
+        return super().blob_paths(digests)
+
     def verify_blob(self, digest: str, size: int | None = None) -> None:
         try:
             self.cas.verify(digest, size)

@@ -108,7 +108,7 @@ def build_dataset(ctx: BuildContext) -> Artifact:
     cfg: DatasetConfig = ctx.config
     upstreams, unselected = load_upstreams(ctx, cfg)
     terms = load_terms(ctx, cfg)
-    cands, duplicates = select.merge(upstreams, ctx.file)
+    cands, duplicates = select.merge(upstreams, ctx.file_paths)
     kept, excluded = select.choose(cands, cfg)
     excluded = unselected + excluded
     if not kept:
@@ -214,10 +214,10 @@ def build_dataset(ctx: BuildContext) -> Artifact:
         files["shots.json"] = ctx.put_bytes(json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n")
     files["metadata.json"] = ctx.put_bytes(json.dumps(summary, indent=2, ensure_ascii=False).encode() + b"\n")
     if cfg.contact_sheet and entries:
-        from ...media.contact import contact_sheet, sheet_key
+        from ...media.contact import MAX_ITEMS, contact_sheet, sheet_key
 
         items = [(Path(c.blob), (f"({e.shot} shot) " if e.shot in ("close", "mid", "far") else "") + e.caption)
-                 for c, e in zip(kept, entries, strict=True)]
+                 for c, e in zip(kept[:MAX_ITEMS], entries, strict=False)]  # only the shown ones
         files["contact_sheet.png"] = ctx.memo_blob("media.contact", sheet_key(items), lambda: contact_sheet(items))
     ctx.progress(len(entries), len(entries), "dataset written")
 

@@ -62,9 +62,12 @@ def split_parts(text: str) -> list[str]:
     return [p for p in (s.strip() for s in text.split(",")) if p]
 
 
+_SPACES = re.compile(r"\s+")
+
+
 def normalize(text: str) -> str:
     """One line, single spaces, no empty or padded comma-separated parts."""
-    text = re.sub(r"\s+", " ", text)
+    text = _SPACES.sub(" ", text)
     return ", ".join(split_parts(text))
 
 

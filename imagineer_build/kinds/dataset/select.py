@@ -48,21 +48,22 @@ def merge(upstreams: list[tuple[str, Any, Any]], locate) -> tuple[list[Candidate
     """Candidates from (target, LabelSet, ArtifactView) in `from` order, once per digest.
 
     When an image is in several label sets, the FIRST `from` entry's label wins (its caption,
-    tags and rating): the order in the spec is the user's priority order. locate(view, rel)
-    is where an upstream file's bytes are. Later copies are
-    reported as duplicates, not errors.
+    tags and rating): the order in the spec is the user's priority order. locate(view, rels) is where upstream files' bytes are. Later copies are reported as
+    duplicates, not errors.
     """
     seen: dict[str, Candidate] = {}
     out: list[Candidate] = []
     dups: list[dict[str, Any]] = []
     for target, labelset, view in upstreams:
-        for im in labelset.album.images:
+        images = labelset.album.images
+        blobs = locate(view, [im.path for im in images])
+        for im, blob in zip(images, blobs, strict=True):
             if im.digest in seen:
                 dups.append({"image": f"{target}:{im.path}", "digest": im.digest, "kept": seen[im.digest].ref})
                 continue
             lab = labelset.labels.get(im.digest)
             cand = Candidate(
-                digest=im.digest, blob_digest=view.files[im.path], blob=str(locate(view, im.path)), source=target, path=im.path,
+                digest=im.digest, blob_digest=view.files[im.path], blob=blob, source=target, path=im.path,
                 width=im.width, height=im.height, format=im.format,
                 caption=(lab.caption if lab else im.caption) or None,
                 tags=list(lab.tags) if lab else [],

@@ -144,7 +144,8 @@ def detect_all(memo, images: list[tuple[str, str]], jobs: int = 1,
                check_cancelled: Callable[[], None] | None = None) -> dict[str, dict[str, Any]]:
     """digest → detection for (digest, path) pairs, detecting only digests the memo lacks."""
     name = detector_name()
-    keys = {d: memo.key(d, name, DETECT_VERSION, DETECT_SIDE) for d, _ in images}
+    digests = [d for d, _ in images]
+    keys = dict(zip(digests, memo.keys(digests, name, DETECT_VERSION, DETECT_SIDE), strict=True))
     found = memo.get_many(set(keys.values()))
     out = {d: found[k][0] for d, k in keys.items() if k in found}
     todo = {d: p for d, p in images if d not in out}

@@ -10,7 +10,7 @@ from typing import Any
 from ...core.artifact import Artifact
 from ...core.hashing import digest_json
 from ...core.kind import BuildContext
-from ...media.album import Album, AlbumImage, manifest_files
+from ...media.album import Album, AlbumImage, album_jsonl
 from ...media.contact import MAX_ITEMS, contact_sheet, sheet_key
 from .pngmeta import with_metadata
 from .render import ImageJob, Rendered, Settings
@@ -82,7 +82,7 @@ def build_artifact(ctx: BuildContext, jobs: list[ImageJob], s: Settings, rendere
         files["album.csv"] = ctx.put_bytes(_csv(table))
     album = Album(images, {"failed": failed})
     if images:
-        files["album.jsonl"] = ctx.put_bytes(manifest_files(album)["album.jsonl"])
+        files["album.jsonl"] = ctx.put_bytes(album_jsonl(album))
     meta = album.meta()
     meta["generation"] = {"model": s.model_name, "model_identity": s.model_identity,
                           "loras": [lo.record() for lo in s.stack], "size": [s.width, s.height],

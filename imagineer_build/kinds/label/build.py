@@ -47,11 +47,14 @@ def run_labeler(ctx: BuildContext, cfg: LabelsConfig, name: str, images: list[Al
 def locate_models(ctx: BuildContext, cfg: LabelsConfig) -> None:
     """Find every local model the target uses before any work: a model that is not there
     (an HF id neither cached nor downloadable) stops the target with how to get it."""
+    wanted = local_models(cfg)
+    if not wanted:  # sidecars, overrides, Claude: no model modules to import on every rebuild
+        return
     from ...models import resolve_model
     from ...models.captioner import locate as locate_vlm
     from ...models.tagger import locate as locate_tagger
 
-    for role, name in sorted(local_models(cfg).items()):
+    for role, name in sorted(wanted.items()):
         spec = resolve_model(name, ctx.settings)
         (locate_tagger if role == "tagger" else locate_vlm)(spec, ctx.project_root, ctx.models_dir)
 
