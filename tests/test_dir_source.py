@@ -191,3 +191,65 @@ def test_one_new_image_is_the_only_one_probed(project, shapes):
     ev = next(e for e in r.events() if e.get("event") == "target")
     assert ev["memo"]["media.probe"] == {"hits": 12, "misses": 1}
     assert ev["facts"]["images"] == 13
+
+
+def stored(project) -> set[str]:
+    return {f.name for f in (project.root / "cache" / "blobs").rglob("*") if f.is_file()}
+
+
+def test_probe_workers_store_what_is_kept_and_nothing_filtered(project):
+    """Probing reads each image once: the pool worker stores the bytes it decoded when they are
+    the listed ones and pass the filter (put_files then copies nothing). A filtered image
+    leaves no blob; the memo remembers every probe, so a second build probes nothing."""
+    from imagineer_build.core.hashing import digest_bytes
+
+    folder = project.root / "data" / "many"
+    folder.mkdir(parents=True)
+    for i in range(70):  # over the pool threshold (64)
+        Image.new("RGB", (24 + i % 3, 24), (i * 3, 255 - i * 3, i)).save(folder / f"c{i:03d}.png")
+    Image.new("RGB", (8, 8), "red").save(folder / "tiny.png")
+    project.spec("""
+        sources:
+          many: {dir: data/many, filter: {min_size: [16, 16]}, dedup: {near: false}}
+    """)
+    r = project.build()
+    assert r.code == 0, r.err
+    probes = next(e for e in r.events() if e.get("event") == "target")["memo"]["media.probe"]
+    assert probes == {"hits": 0, "misses": 71}
+    blobs = stored(project)
+    kept = {digest_bytes(p.read_bytes()) for p in folder.glob("c*.png")}
+    assert kept <= blobs
+    assert digest_bytes((folder / "tiny.png").read_bytes()) not in blobs
+    assert {f.name for f in (project.root / "out" / "many" / "images").iterdir()} == \
+        {f"c{i:03d}.png" for i in range(70)}
+    r = project.build("--refresh", "many")
+    probes = next(e for e in r.events() if e.get("event") == "target")["memo"]["media.probe"]
+    assert probes == {"hits": 71, "misses": 0}
+
+
+def test_a_probe_of_bytes_other_than_the_listed_ones_is_neither_stored_nor_remembered(tmp_path):
+    """The worker hashes the bytes it decoded: a file that changed after it was listed gives
+    a probe that says nothing about the listed digest."""
+    from imagineer_build.core.hashing import digest_bytes
+    from imagineer_build.core.store.cas import BlobWriter
+    from imagineer_build.kinds.source.config import FilterConfig
+    from imagineer_build.kinds.source.select import probe_and_store
+    from imagineer_build.media.decode import DecodeLimits
+
+    (tmp_path / "blobs").mkdir()
+    (tmp_path / "tmp").mkdir()
+    writer = BlobWriter(str(tmp_path / "blobs"), str(tmp_path / "tmp"))
+    img = tmp_path / "a.png"
+    Image.new("RGB", (32, 32), "blue").save(img)
+    listed = digest_bytes(img.read_bytes())
+    small, wide = FilterConfig(min_size=[8, 8]), FilterConfig(min_size=[64, 64])
+    info, same = probe_and_store((str(img), listed), DecodeLimits(), wide, writer)
+    assert info["ok"] and same and not (tmp_path / "blobs" / listed[:2] / listed).exists()  # filtered out
+    info, same = probe_and_store((str(img), listed), DecodeLimits(), small, writer)
+    assert info["ok"] and same and (tmp_path / "blobs" / listed[:2] / listed).exists()
+    Image.new("RGB", (32, 32), "green").save(img)  # changed since it was listed
+    info, same = probe_and_store((str(img), listed), DecodeLimits(), small, writer)
+    now = digest_bytes(img.read_bytes())
+    assert info["ok"] and not same and not (tmp_path / "blobs" / now[:2] / now).exists()
+    info, same = probe_and_store((str(tmp_path / "gone.png"), listed), DecodeLimits(), small, writer)
+    assert not info["ok"] and info.get("transient") and not same

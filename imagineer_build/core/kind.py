@@ -306,6 +306,13 @@ class BuildContext:
         self.sizes[digest] = len(data)
         return digest
 
+    def blob_writer(self):
+        """A picklable BlobWriter into this store's blobs, for pool workers (see put_files,
+        which then finds what they stored)."""
+        from .store.cas import BlobWriter
+
+        return BlobWriter(str(self.store.cas.root), str(self.store.cas.tmp))
+
     def blob_path(self, digest: str) -> Path:
         """Where a stored blob's bytes are (read-only), after checking them against the digest;
         raises FileNotFoundError or BlobDamaged when the blob cannot be trusted."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 PROBE_VERSION = "2"  # bump when what probe() reports changes (2: our integer-DCT phash)
 
@@ -34,7 +34,9 @@ class ImageInfo:
     phash: str  # 64-bit perceptual hash, 16 hex digits
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # By hand: asdict deep-copies, a visible cost in the probe workers of a first build
+        return {"width": self.width, "height": self.height, "format": self.format, "frames": self.frames,
+                "phash": self.phash}
 
 
 def _sniff(head: bytes) -> str:
@@ -47,15 +49,28 @@ def _sniff(head: bytes) -> str:
 
 
 def probe_file(path: str | os.PathLike, limits: DecodeLimits = DecodeLimits()) -> ImageInfo:
+    return probe_data(read_image_file(path, limits), limits)
+
+
+def read_image_file(path: str | os.PathLike, limits: DecodeLimits) -> bytes:
+    """A file's bytes, refused (BadImage) when empty or over the byte limit; OSError when the
+    file cannot be read."""
     size = os.path.getsize(path)
     if size == 0:
         raise BadImage("empty file (0 bytes)")
     if size > limits.max_bytes:
         raise BadImage(f"file is {size} bytes, over the {limits.max_bytes}-byte limit")
     with open(path, "rb") as f:
-        head = f.read(256)
-        f.seek(0)
-        return _probe(f, head, limits)
+        data = f.read(limits.max_bytes + 1)
+    if len(data) > limits.max_bytes:  # it grew after the size was read
+        raise BadImage(f"file is over the {limits.max_bytes}-byte limit")
+    return data
+
+
+def probe_data(data: bytes, limits: DecodeLimits = DecodeLimits()) -> ImageInfo:
+    import io
+
+    return _probe(io.BytesIO(data), data[:256], limits)
 
 
 def _probe(fp, head: bytes, limits: DecodeLimits) -> ImageInfo:
@@ -96,14 +111,19 @@ def _probe(fp, head: bytes, limits: DecodeLimits) -> ImageInfo:
     return ImageInfo(w, h, fmt, frames, ph)
 
 
-def probe_job(args: tuple[str, DecodeLimits]) -> dict:
-    """Process-pool entry point: never raises, so one bad file cannot sink a batch."""
-    path, limits = args
+def probe_read(path: str, limits: DecodeLimits) -> tuple[dict, bytes | None]:
+    """For process pools: (the probe as a dict, the bytes it describes, None when the file
+    could not be read). Never raises, so one bad file cannot sink a batch; "transient" marks a
+    verdict about the file, not its bytes, that must not be remembered."""
     try:
-        return {"ok": True, **probe_file(path, limits).to_dict()}
+        data = read_image_file(path, limits)
     except BadImage as e:
-        return {"ok": False, "error": str(e)}
+        return {"ok": False, "error": str(e)}, None
     except OSError as e:  # the file, not its bytes: gone, unreadable, out of descriptors…
-        return {"ok": False, "error": f"cannot read: {e}", "transient": True}
+        return {"ok": False, "error": f"cannot read: {e}", "transient": True}, None
+    try:
+        return {"ok": True, **probe_data(data, limits).to_dict()}, data
+    except BadImage as e:
+        return {"ok": False, "error": str(e)}, data
     except Exception as e:  # a Pillow bug must still not be fatal, nor remembered as a verdict
-        return {"ok": False, "error": f"unexpected decoder error: {type(e).__name__}: {e}", "transient": True}
+        return {"ok": False, "error": f"unexpected decoder error: {type(e).__name__}: {e}", "transient": True}, data

@@ -13,6 +13,8 @@ import itertools
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import xxhash
@@ -42,6 +44,24 @@ class BlobDamaged(StoreError):
 def is_digest(text: str) -> bool:
     """32 lower-case hex characters: the only names the store ever turns into paths."""
     return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
+
+
+@dataclass(frozen=True)
+class BlobWriter:
+    """Stores blobs into a local store from another process: picklable, for pool workers that
+    hold an input's bytes anyway (a source stores each image as it probes it, instead of
+    reading it again to copy it in afterwards)."""
+
+    root: str
+    tmp: str
+
+    def put(self, data: bytes) -> str:
+        return _cas_at(self.root, self.tmp).put_bytes(data)
+
+
+@cache
+def _cas_at(root: str, tmp: str) -> LocalCAS:
+    return LocalCAS(Path(root), Path(tmp))
 
 
 class LocalCAS:

@@ -30,7 +30,7 @@ def build_dir(ctx: BuildContext) -> Artifact:
     for rel, why in listing.errors.items():
         ignored.append({"path": rel, "reason": why})
         ctx.log(f"skipped {rel}: {why}", "warning")
-    probe_all(ctx, items, cfg.decode, lambda d, t: ctx.progress(d, t, "images probed"))
+    probe_all(ctx, items, cfg.decode, lambda d, t: ctx.progress(d, t, "images probed"), cfg.filter)
     sel = select(items, cfg.filter, cfg.dedup)
     files: dict[str, str] = {}
     images: list[AlbumImage] = []

@@ -74,7 +74,7 @@ def build_scrape(ctx: BuildContext) -> Artifact:
             rec = url_record(url, "image", res)
             records.append(rec)
             failed.append({"path": url, "reason": rec["reason"]})
-    probe_all(ctx, items, cfg.decode, lambda d, t: ctx.progress(d, t, "images probed"))
+    probe_all(ctx, items, cfg.decode, lambda d, t: ctx.progress(d, t, "images probed"), cfg.filter)
     sel = select(items, cfg.filter, cfg.dedup)
     files: dict[str, str] = {}
     images: list[AlbumImage] = []

@@ -6,14 +6,17 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ...core.hashing import digest_file
+from ...core.hashing import digest_bytes
 from ...core.kind import BuildContext
-from ...media.decode import PROBE_VERSION, probe_job
+from ...media.decode import PROBE_VERSION, DecodeLimits, probe_read
 from ...media.dedup import Candidate, near_duplicates
 from ...media.pool import process_pool
 from .config import DecodeConfig, DedupConfig, FilterConfig
+
+if TYPE_CHECKING:
+    from ...core.store.cas import BlobWriter
 
 POOL_THRESHOLD = 64  # below this many unknown images, probing in-process beats starting workers
 
@@ -30,8 +33,10 @@ class Item:
 
 
 def probe_all(ctx: BuildContext, items: list[Item], decode: DecodeConfig,
-              progress: Callable[[int, int], None] | None = None) -> None:
-    """Fill item.info from the memo, probing only images never seen with these limits."""
+              progress: Callable[[int, int], None] | None = None, flt: FilterConfig | None = None) -> None:
+    """Fill item.info from the memo, probing only images never seen with these limits. A
+    probed image whose bytes are the listed ones and pass `flt` is stored as it is read, so the
+    put_files that follows finds it instead of reading the file a second time."""
     limits = decode.limits()
     memo = ctx.memo("media.probe")
     digests = list(dict.fromkeys(it.digest for it in items))
@@ -49,12 +54,13 @@ def probe_all(ctx: BuildContext, items: list[Item], decode: DecodeConfig,
         progress(done, total)
     jobs = list(todo.values())
     pooled = len(jobs) >= POOL_THRESHOLD and ctx.jobs > 1
+    job = partial(probe_and_store, limits=limits, flt=flt, writer=ctx.blob_writer())
     with process_pool(ctx.jobs) if pooled else contextlib.nullcontext() as pool, memo.batch() as remember:
         mapper = partial(pool.map, chunksize=32) if pooled else map
-        results = mapper(probe_job, [(it.path, limits) for it in jobs])
-        for it, info in zip(jobs, results, strict=True):
+        results = mapper(job, [(it.path, it.digest) for it in jobs])
+        for it, (info, listed) in zip(jobs, results, strict=True):
             it.info = info
-            if _worth_keeping(it, info):
+            if listed and not info.get("transient"):  # else it says nothing about these bytes
                 remember(keys[it.digest], info)
             done += 1
             if progress and (not pooled or done % 50 == 0):
@@ -65,15 +71,17 @@ def probe_all(ctx: BuildContext, items: list[Item], decode: DecodeConfig,
             it.info = todo[it.digest].info
 
 
-def _worth_keeping(it: Item, info: dict) -> bool:
-    """True unless the probe says nothing about these bytes: a read failure, or a file that
-    changed while it was probed (the build then fails anyway)."""
-    if info.get("transient"):
-        return False
-    try:
-        return digest_file(it.path)[0] == it.digest
-    except OSError:
-        return False
+def probe_and_store(path_digest: tuple[str, str], limits: DecodeLimits, flt: FilterConfig | None,
+                    writer: BlobWriter) -> tuple[dict, bool]:
+    """Pool job: (the probe of one file, read once; whether its bytes were the listed ones).
+    Listed bytes of a readable image that passes the filter are stored on the way; a file that
+    changed since it was listed is not (the build then fails its after-build check)."""
+    path, digest = path_digest
+    info, data = probe_read(path, limits)
+    listed = data is not None and digest_bytes(data) == digest
+    if listed and info.get("ok") and (flt is None or filter_reason(info, flt) is None):
+        writer.put(data)
+    return info, listed
 
 
 @dataclass
