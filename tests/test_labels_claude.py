@@ -378,9 +378,10 @@ def test_per_request_timeout_fails_images_not_the_build(project, shapes, fake):
     labs, data = show(project)
     assert data["meta"]["summary"]["failed"] == 12
     assert all("timed out" in lab["error"] for lab in labs.values())
-    # A request the client gave up on may reach the server's handler after the build ended (a
-    # loaded machine): wait for the count to settle, then ask for exactly one try per image.
+    # A request the client gave up on may reach the server's handler after the build ended, or
+    # never (on a loaded machine the client can close the connection before the handler reads
+    # the request): wait for the count to settle, then ask for at most one try per image.
     deadline = time.monotonic() + 5
     while fake.counts["messages"] < 12 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert fake.counts["messages"] == 12
+    assert 0 < fake.counts["messages"] <= 12  # max_retries: 0, so no image was asked twice
