@@ -9,12 +9,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 from .artifact import Artifact, ArtifactView
 from .hashing import canonical_json, digest_bytes, digest_json
+
+if TYPE_CHECKING:
+    from .store.cas import BlobWriter
 
 
 class KindConfig(BaseModel):
@@ -306,7 +309,7 @@ class BuildContext:
         self.sizes[digest] = len(data)
         return digest
 
-    def blob_writer(self):
+    def blob_writer(self) -> BlobWriter:
         """A picklable BlobWriter into this store's blobs, for pool workers (see put_files,
         which then finds what they stored)."""
         from .store.cas import BlobWriter

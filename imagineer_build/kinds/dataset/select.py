@@ -48,8 +48,8 @@ def merge(upstreams: list[tuple[str, Any, Any]], locate) -> tuple[list[Candidate
     """Candidates from (target, LabelSet, ArtifactView) in `from` order, once per digest.
 
     When an image is in several label sets, the FIRST `from` entry's label wins (its caption,
-    tags and rating): the order in the spec is the user's priority order. locate(view, rels) is where upstream files' bytes are. Later copies are reported as
-    duplicates, not errors.
+    tags and rating): the order in the spec is the user's priority order. locate(view, rels)
+    is where upstream files' bytes are. Later copies are reported as duplicates, not errors.
     """
     seen: dict[str, Candidate] = {}
     out: list[Candidate] = []
