@@ -7,6 +7,7 @@ only shows on load(), so every image is fully loaded once here.
 
 from __future__ import annotations
 
+import errno
 import os
 import warnings
 from dataclasses import dataclass
@@ -60,11 +61,14 @@ def read_image_file(path: str | os.PathLike, limits: DecodeLimits) -> bytes:
         raise BadImage("empty file (0 bytes)")
     if size > limits.max_bytes:
         raise BadImage(f"file is {size} bytes, over the {limits.max_bytes}-byte limit")
-    with open(path, "rb") as f:
-        data = f.read(limits.max_bytes + 1)
-    if len(data) > limits.max_bytes:  # it grew after the size was read
-        raise BadImage(f"file is over the {limits.max_bytes}-byte limit")
-    return data
+    from ..core.files import read_regular
+
+    try:
+        return read_regular(path, limits.max_bytes)
+    except OSError as e:
+        if e.errno == errno.EFBIG:  # it grew after its size was read
+            raise BadImage(f"file is over the {limits.max_bytes}-byte limit") from None
+        raise
 
 
 def probe_data(data: bytes, limits: DecodeLimits = DecodeLimits()) -> ImageInfo:

@@ -55,8 +55,9 @@ class BlobWriter:
     root: str
     tmp: str
 
-    def put(self, data: bytes) -> str:
-        return _cas_at(self.root, self.tmp).put_bytes(data)
+    def put(self, data: bytes, digest: str) -> str:
+        """Store bytes the caller has just hashed to digest."""
+        return _cas_at(self.root, self.tmp).put_bytes(data, digest=digest)
 
 
 @cache
@@ -162,8 +163,9 @@ class LocalCAS:
     # open descriptor, and renamed into place: plain os calls, no pathlib or mkstemp, since a
     # first build stores 10,000s of small files and each call showed in its time.
 
-    def put_bytes(self, data: bytes, fsync: bool = False) -> str:
-        digest = digest_bytes(data)
+    def put_bytes(self, data: bytes, fsync: bool = False, digest: str | None = None) -> str:
+        """digest: the caller's own digest of these very bytes, when it has one (not re-hashed)."""
+        digest = digest or digest_bytes(data)
         if self.has(digest):
             return digest
         self._place(self._write_tmp([data], fsync), digest)

@@ -80,7 +80,7 @@ def probe_and_store(path_digest: tuple[str, str], limits: DecodeLimits, flt: Fil
     info, data = probe_read(path, limits)
     listed = data is not None and digest_bytes(data) == digest
     if listed and info.get("ok") and (flt is None or filter_reason(info, flt) is None):
-        writer.put(data)
+        writer.put(data, digest)
     return info, listed
 
 
