@@ -111,3 +111,51 @@ def build_record(project: Project, name: str, store: Any = None):
     entry = read_lock(project.lock_path).get(name) or {}
     rec = store.get_action(entry["key"]) if entry.get("key") else None
     return rec or store.last_action(name)
+
+
+def fresh_build(path: Path | None, targets: list[str]):
+    """A no-op `build` answered from the project snapshot without loading the project:
+    (the targets' "cached" Results, the out folder), or None when a full build is needed
+    (anything stale, changed, damaged, or no snapshot). See core/snapshot.py."""
+    from .core.snapshot import fresh_build as fresh
+
+    root = _root(path)
+    return fresh(root, targets) if root is not None else None
+
+
+def fresh_status(path: Path | None, targets: list[str]):
+    """`status` from the project snapshot when every selected target is fresh, else None."""
+    from .core.snapshot import fresh_status as fresh
+
+    root = _root(path)
+    return fresh(root, targets) if root is not None else None
+
+
+def prepare_snapshot(project: Project, store: Any) -> dict[str, Any] | None:
+    """The snapshot of a just-loaded project, to save once its build or status is done; None
+    when the project has a remote cache, even one this command turned off (a snapshot answers
+    from the local store only, so only projects without one get snapshots)."""
+    from .core.snapshot import prepare
+    from .core.store.tiered import remote_settings
+
+    if getattr(store, "remote", None) is not None or remote_settings(project) is not None:
+        return None
+    try:
+        return prepare(project, project.settings_dict(), store.root, project.out_root)
+    except Exception:  # a kind whose key_extras fails here fails its build, not this shortcut
+        return None
+
+
+def save_snapshot(prepared: dict[str, Any] | None, project: Project) -> None:
+    from .core.snapshot import save
+
+    save(prepared, project.root)
+
+
+def _root(path: Path | None) -> Path | None:
+    from .core.spec import SpecErrors, find_root
+
+    try:
+        return find_root(path or Path.cwd())
+    except (SpecErrors, OSError):
+        return None

@@ -15,7 +15,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from .core.spec import SpecErrors
 from .textfmt import plural
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -79,10 +78,15 @@ def interruptible(cancelled):
 
 def _engine(proj, json_out: bool, store=None):
     from .core.engine import Engine
+
+    ui = _ui(json_out)
+    return Engine(proj, ui, store=store), ui
+
+
+def _ui(json_out: bool):
     from .ui import JsonLines, RichProgress
 
-    ui = JsonLines() if json_out else RichProgress()
-    return Engine(proj, ui, store=store), ui
+    return JsonLines() if json_out else RichProgress()
 
 
 def _store(proj, remote: str | None, no_remote: bool, required: bool = False, **options):
@@ -117,9 +121,13 @@ def build(
 ) -> None:
     """Build targets and everything they need; reuse every cached result (local, then remote)."""
     from .api import UserError
-    from .core.engine import BuildError, BuildOptions
 
     targets = targets or []
+    plain = not (dry_run or refresh or sets or remote or download or push is not None)
+    if plain and _fresh_build(project, targets, json_out):
+        return
+    from .core.engine import BuildError, BuildOptions
+
     proj = _load(project, sets, targets)
     if not proj.targets:
         raise UserError("nothing to build: specs/*.yaml declare no targets")
@@ -128,6 +136,7 @@ def build(
         raise UserError(f"--download must be all or minimal, not {download!r}")
     store = _store(proj, remote, no_remote, push=push,
                    download=download)
+    snapshot = _prepare_snapshot(proj, store) if plain else None
     engine, ui = _engine(proj, json_out, store)
     try:
         with interruptible(engine.cancelled):
@@ -147,8 +156,37 @@ def build(
             typer.echo(f"{r.status:8} {r.target}" + (f"  ({'; '.join(r.reason[:3])})" if r.reason else ""))
     if any(r.status in ("failed", "skipped") for r in results.values()):
         raise typer.Exit(1)
+    if snapshot is not None:
+        from .api import save_snapshot
+
+        save_snapshot(snapshot, proj)
     if not json_out and not dry_run:
         typer.echo(f"out views in {proj.out_root}", err=True)
+
+
+def _fresh_build(project: Path | None, targets: list[str], json_out: bool) -> bool:
+    """A no-op build answered from the project snapshot (no project load): True when done."""
+    from .api import fresh_build
+    from .core.result import summary_event
+
+    found = fresh_build(project, targets)
+    if found is None:
+        return False
+    results, out_root = found
+    ui = _ui(json_out)
+    for r in results.values():
+        ui(r.event())
+    ui(summary_event(results))
+    ui.close()
+    if not json_out:
+        typer.echo(f"out views in {out_root}", err=True)
+    return True
+
+
+def _prepare_snapshot(proj, store):
+    from .api import prepare_snapshot
+
+    return prepare_snapshot(proj, store)
 
 
 @app.command()
@@ -160,10 +198,17 @@ def status(
     json_out: JsonOpt = False,
 ) -> None:
     """Say which targets are fresh (here), remote (built on the remote cache) or stale, and why."""
-    from .core.engine import Engine
+    from .api import fresh_status, save_snapshot
 
-    proj = _load(project, targets=targets)
-    results = Engine(proj, store=_store(proj, remote, no_remote)).status(targets or [])
+    results = None if remote else fresh_status(project, targets or [])
+    if results is None:
+        from .core.engine import Engine
+
+        proj = _load(project, targets=targets)
+        store = _store(proj, remote, no_remote)
+        snapshot = _prepare_snapshot(proj, store)
+        results = Engine(proj, store=store).status(targets or [])
+        save_snapshot(snapshot, proj)
     if not results and not json_out:
         typer.echo("no targets: specs/*.yaml declare none", err=True)
     for r in results.values():
@@ -494,6 +539,7 @@ def main() -> None:
 def _main() -> None:
     from .api import UserError
     from .core.lockfile import LockError
+    from .core.spec import SpecErrors
     from .core.store import StoreError
 
     # Kind-specific commands (add, labels …) import their kind; the core ones need none of them.

@@ -66,12 +66,14 @@ class Project:
 @pytest.fixture(scope="session", autouse=True)
 def warm_workers(tmp_path_factory):
     """Warm workers the tests start keep their sockets here, leave after 30 idle seconds, and
-    are all stopped when the session ends: a test run leaves no process behind."""
+    are all stopped when the session ends: a test run leaves no process behind. Project
+    snapshots go here too."""
     from imagineer_build.core.executors.workers import ask
 
     runtime = tmp_path_factory.mktemp("rt")
     os.environ["IMAGINEER_RUNTIME_DIR"] = str(runtime)
     os.environ["IMAGINEER_WORKER_IDLE"] = "30"
+    os.environ["IMAGINEER_SNAPSHOTS"] = str(runtime / "snapshots")  # not the user's ~/.cache
     yield runtime
     for sock in runtime.glob("*.sock"):
         ask(sock, {"op": "stop"})

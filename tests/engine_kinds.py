@@ -4,7 +4,8 @@
 and their upstream outputs; they can sleep, fail, work item by item through the real memo, and
 append start/end lines to a journal so tests can see what overlapped. `gpufakes` is the same
 kind asking for one GPU slot; `strictfakes` has a required field; `envfakes` declares an
-environment allowlist. They receive the real BuildContext from the real engine.
+environment allowlist; `probefakes` key on whether a project path exists (as a model name that
+may be a local folder does). They receive the real BuildContext from the real engine.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from imagineer_build.core.kind import BuildContext, FileInput, Kind, KindConfig,
 TESTS = Path(__file__).resolve().parent
 ENV = {
     "IMAGINEER_KINDS": ",".join(f"engine_kinds:{k}" for k in ("FakeKind", "GpuFakeKind", "TpuFakeKind",
-                                                                  "StrictFakeKind", "EnvFakeKind")),
+                                                                  "StrictFakeKind", "EnvFakeKind",
+                                                                  "ProbeFakeKind")),
     "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH", "")])),
 }
 
@@ -141,3 +143,16 @@ class EnvFakeKind(FakeKind):
     def build(self, ctx: BuildContext) -> Artifact:
         flavour = os.environ.get("FAKE_FLAVOUR", "plain")
         return Artifact(files={"out.txt": ctx.put_bytes(flavour.encode())})
+
+
+class ProbeFakeKind(FakeKind):
+    """Its key records whether `probe-<output>` exists in the project, asked the way kinds must
+    ask it (core.probes), like a model name that is a local folder or a hub id."""
+
+    name = "probefake"
+    section = "probefakes"
+
+    def key_extras(self, config: FakeConfig, settings: dict) -> dict:
+        from imagineer_build.core.probes import path_exists
+
+        return {"local": path_exists(Path(settings["root"]) / f"probe-{config.output}")}

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .graph import closure
-from .lockfile import read_lock, write_lock
+from .lockfile import lock_entry, read_lock, write_lock
 from .plan import Planner, explain
 from .project import Project
-from .rebuild import BuildError, BuildOptions, Rebuilder, Result, disk_problem
+from .rebuild import BuildError, BuildOptions, Rebuilder, disk_problem
+from .result import Result, built_at, summary_event
 from .scheduler import Scheduler
 from .store import LocalStore, open_store
 
@@ -59,12 +59,7 @@ class Engine:
                 except OSError as e:
                     raise BuildError(disk_problem(e, self.store.root, self.out_root)
                                      or f"cannot write {self.project.lock_path.name}: {e.strerror or e}") from None
-        ok = sum(r.status in ("built", "cached") for r in results.values())
-        self.emit({"event": "summary", "targets": len(results), "ok": ok,
-                   "failed": [t for t, r in results.items() if r.status == "failed"],
-                   "skipped": [t for t, r in results.items() if r.status == "skipped"],
-                   "built": [t for t, r in results.items() if r.status == "built"],
-                   "cached": [t for t, r in results.items() if r.status == "cached"]})
+        self.emit(summary_event(results))
         return results
 
     def build_one(self, name: str, upstream: dict[str, str], opts: BuildOptions) -> Result:
@@ -92,7 +87,7 @@ class Engine:
             remote = None if rec is not None else peek(self.store, info.key)
             if rec is not None:
                 results[name] = Result(name, "fresh", key=info.key, artifact=rec.artifact, facts=rec.facts,
-                                       reason=[f"built {time.strftime('%Y-%m-%d %H:%M', time.localtime(rec.created))}"])
+                                       reason=[built_at(rec.created)])
             elif remote is not None:
                 results[name] = Result(name, "remote", key=info.key, artifact=remote.artifact, facts=remote.facts,
                                        reason=[f"built on {self.store.remote.url}; not downloaded"])
@@ -191,10 +186,7 @@ class Engine:
     def _update_lock(self, lock: dict[str, Any], results: dict[str, Result]) -> None:
         for name, r in results.items():
             if r.status in ("built", "cached") and r.key and r.artifact:
-                lock[name] = {"kind": self.project.targets[name].kind_name, "key": r.key,
-                              "artifact": r.artifact, "facts": r.facts}
-                if r.run.get("nondeterministic"):
-                    lock[name]["nondeterministic"] = r.run["nondeterministic"]
+                lock[name] = lock_entry(self.project.targets[name].kind_name, r.key, r.artifact, r.facts, r.run)
         for name in list(lock):
             if name not in self.project.targets:
                 del lock[name]

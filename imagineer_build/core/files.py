@@ -7,7 +7,7 @@ import os
 import stat as stat_mod
 from pathlib import Path
 
-from .kind import FileInput, FileListing
+from .inputs import FileInput, FileListing
 from .statcache import StatCache
 
 

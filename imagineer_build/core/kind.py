@@ -7,7 +7,6 @@ import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -15,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .artifact import Artifact, ArtifactView
 from .hashing import canonical_json, digest_bytes, digest_json
+from .inputs import FileInput, FileListing, Ref  # noqa: F401  (part of the kind contract)
 
 if TYPE_CHECKING:
     from .store.cas import BlobWriter
@@ -38,28 +38,6 @@ class Tolerance:
     @property
     def exact(self) -> bool:
         return not (self.pixel or self.rtol or self.atol)
-
-
-@dataclass(frozen=True)
-class Ref:
-    """A reference from a config to another target; `path` locates it in the spec for errors."""
-
-    target: str
-    path: tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class FileInput:
-    """A project file or folder a config names; its bytes are part of the key.
-
-    For a folder every file under it counts (dot files excluded), unless `suffixes` narrows it.
-    """
-
-    path: str
-    spec_path: tuple[Any, ...] = ()
-    suffixes: tuple[str, ...] | None = None
-    want: str = "any"  # "file" | "dir" | "any": what the spec must name (checked at load)
-    follow_links: bool = False  # a folder's links that lead out of it are skipped unless set
 
 
 class Kind:
@@ -141,23 +119,6 @@ class Kind:
         import json
 
         return json.dumps({"facts": view.facts, "meta": view.meta}, indent=2)[:20000]
-
-
-@dataclass
-class FileListing:
-    """A hashed project file or folder: relative path (''=the file itself) → (digest, size)."""
-
-    root: Path
-    entries: dict[str, tuple[str, int]]
-    errors: dict[str, str] = field(default_factory=dict)  # files that could not be read → why
-
-    @cached_property  # a listing is not changed once made; a folder's costs a sort and a hash
-    def digest(self) -> str:
-        listed = sorted((k, v[0]) for k, v in self.entries.items())
-        return digest_json([listed, sorted(self.errors.items())] if self.errors else listed)
-
-    def abspath(self, rel: str) -> Path:
-        return self.root / rel if rel else self.root
 
 
 class Memo:

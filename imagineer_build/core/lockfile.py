@@ -11,8 +11,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .store import atomic_write
 
 HEADER = "# imagineer.lock: what each target was last built from (key) and to (artifact). Commit it.\n"
@@ -28,12 +26,16 @@ class LockError(Exception):
 
 def read_lock(path: Path) -> dict[str, dict[str, Any]]:
     """target → entry; {} when there is no lock yet."""
+    if not path.exists() and not path.is_symlink():
+        return {}
+    return parse_lock(path, _read_text(path))
+
+
+def parse_lock(path: Path, text: str) -> dict[str, dict[str, Any]]:
+    """read_lock() of text already read from path."""
     from .spec import SpecErrors, load_yaml
 
     name = path.name
-    if not path.exists() and not path.is_symlink():
-        return {}
-    text = _read_text(path)
     conflict = next((i for i, line in enumerate(text.splitlines(), 1)
                      if line.startswith(("<<<<<<< ", "=======", ">>>>>>> ")) or line in ("<<<<<<<", ">>>>>>>")), None)
     if conflict:
@@ -93,7 +95,17 @@ def _entry_problem(entry: Any) -> tuple[tuple[str, ...], str] | None:
     return None
 
 
+def lock_entry(kind: str, key: str, artifact: str, facts: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    """A built or cached target's entry; `run`: its action record's run facts."""
+    entry = {"kind": kind, "key": key, "artifact": artifact, "facts": facts}
+    if run.get("nondeterministic"):
+        entry["nondeterministic"] = run["nondeterministic"]
+    return entry
+
+
 def write_lock(path: Path, entries: dict[str, dict[str, Any]]) -> None:
+    import yaml
+
     body = {"version": VERSION, "targets": {k: entries[k] for k in sorted(entries)}}
     text = HEADER + yaml.safe_dump(body, sort_keys=True, default_flow_style=False, allow_unicode=True)
     try:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from typing import Any
 
 from .files import list_input, still_as_listed
-from .hashing import canonical_json, digest_json
-from .kind import FileListing
+from .hashing import canonical_json
+from .inputs import FileListing
+from .keys import key_inputs, key_of, key_path, static_inputs
 from .project import Project, Target
 from .store import ActionRecord, LocalStore
 
@@ -38,23 +38,9 @@ class Planner:
     def key(self, t: Target, upstream: dict[str, str], listings: dict[str, FileListing] | None = None) -> KeyInfo:
         """The key of a target given its upstream artifact digests."""
         listings = self.listings(t) if listings is None else listings
-        kind = t.kind
-        inputs = {
-            "kind": kind.name,
-            "version": kind.version,
-            "config": t.config.model_dump(mode="json", by_alias=True),
-            "upstream": {r.target: upstream[r.target] for r in t.refs},
-            "files": {key_path(p, i): lst.digest for i, (p, lst) in enumerate(listings.items())},
-            "env": {v: os.environ.get(v) for v in kind.env_allowlist},
-            "settings": {
-                "defaults": self.settings["defaults"].get(t.section, {}),
-                **{name: self.settings.get(name) for name in kind.settings_in_key},
-                **kind.key_extras(t.config, self.settings),
-            },
-        }
-        if kind.key_includes_name:
-            inputs["target"] = t.name
-        return KeyInfo(digest_json(inputs), inputs, listings)
+        inputs = key_inputs(static_inputs(t, self.settings), {r.target: upstream[r.target] for r in t.refs}, listings,
+                            t.kind.env_allowlist)
+        return KeyInfo(key_of(inputs), inputs, listings)
 
     def why_stale(self, old: ActionRecord | None, info: KeyInfo) -> list[str]:
         """explain(), with the files that changed inside a folder input named one by one."""
@@ -94,12 +80,6 @@ class Planner:
                 shown = ", ".join(sorted(names)[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
                 parts.append(f"{len(names)} {word} ({shown})")
         return "; ".join(parts) or None
-
-
-def key_path(path: str, index: int) -> str:
-    """Keys never hold absolute paths: a file outside the project is named by its place among
-    the target's inputs and its base name (unique, and the same on every machine)."""
-    return f"external:{index}:{os.path.basename(path.rstrip('/'))}" if os.path.isabs(path) else path
 
 
 def explain(old: ActionRecord | None, new: dict[str, Any]) -> list[str]:

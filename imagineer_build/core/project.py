@@ -21,9 +21,8 @@ from .files import file_type
 from .graph import Dag, build_graph, find_cycles
 from .kind import FileInput, Kind, Ref
 from .registry import load_kinds
-from .spec import Doc, Pos, SpecError, SpecErrors, did_you_mean, load_yaml
+from .spec import SETTINGS_FILE, Doc, Pos, SpecError, SpecErrors, did_you_mean, find_root, load_yaml  # noqa: F401
 
-SETTINGS_FILE = "imagineer.yaml"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAX_NAME = 100  # a target name becomes a file name (out/NAME/, NAME.safetensors)
 INT_LIMIT = 2**63 - 1  # what JSON keys, SQLite and torch generators hold
@@ -158,15 +157,6 @@ class Project:
     @classmethod
     def load(cls, root: Path, overrides: list[Override] | None = None) -> Project:
         return _Loader(Path(root).resolve(), overrides or []).load()
-
-
-def find_root(start: Path) -> Path:
-    """The nearest folder at or above start that holds imagineer.yaml."""
-    start = start.resolve()
-    for d in (start, *start.parents):
-        if (d / SETTINGS_FILE).is_file():
-            return d
-    raise SpecErrors([SpecError(None, f"no {SETTINGS_FILE} in {start} or any parent folder")])
 
 
 class _Loader:

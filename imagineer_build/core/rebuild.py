@@ -18,6 +18,7 @@ from .job import Job, MissingExtra, Outcome, listing_data
 from .outview import Linker, current_digest, materialize
 from .plan import KeyInfo, Planner
 from .project import Project, Target
+from .result import Result
 from .store import ActionRecord, BlobDamaged, StoreError, is_digest
 
 Emit = Callable[[dict[str, Any]], None]
@@ -38,35 +39,6 @@ class BuildOptions:
     wait_for_lock: bool = True
     remote_only: bool = False  # build nothing: every target must be a local or remote cache hit
     no_workers: bool = False  # model-heavy targets in this process, not in warm workers
-
-
-@dataclass
-class Result:
-    target: str
-    status: str  # built | cached | failed | skipped | stale (dry run)
-    seconds: float = 0.0
-    key: str | None = None
-    artifact: str | None = None
-    size: int = 0
-    facts: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    reason: list[str] = field(default_factory=list)
-    memo: dict[str, dict[str, int]] = field(default_factory=dict)
-    run: dict[str, Any] = field(default_factory=dict)  # the action record's run facts
-
-    def event(self) -> dict[str, Any]:
-        ev = {"event": "target", "target": self.target, "status": self.status, "seconds": round(self.seconds, 3),
-              "size": self.size, "facts": self.facts}
-        for k in ("key", "artifact", "error"):
-            if getattr(self, k):
-                ev[k] = getattr(self, k)
-        if self.reason:
-            ev["reason"] = self.reason
-        if self.memo:
-            ev["memo"] = self.memo
-        if self.run:
-            ev["run"] = self.run
-        return ev
 
 
 class Rebuilder:

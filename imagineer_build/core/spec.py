@@ -5,11 +5,14 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
+if TYPE_CHECKING:
+    import yaml
+
 
 Path_ = tuple[Any, ...]
+SETTINGS_FILE = "imagineer.yaml"
 
 
 @dataclass(frozen=True)
@@ -76,10 +79,6 @@ def _mark(file: str, node: yaml.Node) -> Pos:
     return Pos(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-class _Loader(yaml.SafeLoader):
-    pass
-
-
 # Specs arrive in pull requests: caps that no real spec reaches, so a hostile one fails fast.
 MAX_BYTES = 4 << 20
 MAX_NODES = 200_000  # values after alias expansion ("billion laughs" stops here)
@@ -105,11 +104,13 @@ def read_text(path: Path, display: str, max_bytes: int = MAX_BYTES, what: str = 
 def load_yaml(path: Path, display: str | None = None, text: str | None = None) -> Doc:
     """Parse one YAML file (or `text` read from it); raise SpecErrors with the position of a
     syntax error, duplicate key, unknown tag, or a cap exceeded (size, values, depth)."""
+    import yaml  # not at import: a fresh no-op (core/snapshot.py) reads no YAML
+
     display = display or str(path)
     if text is None:
         text = read_text(path, display)
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
         raise SpecErrors([SpecError(_error_pos(display, text, e), f"malformed YAML: {_error_text(e)}")]) from None
     except RecursionError:
@@ -119,7 +120,7 @@ def load_yaml(path: Path, display: str | None = None, text: str | None = None) -
     errors: list[SpecError] = []
     if node is None:
         return Doc(display, {}, positions, key_positions)
-    constructor = _Loader(text)
+    constructor = yaml.SafeLoader(text)
     count = 0
 
     def scalar(n: yaml.Node) -> Any:
@@ -186,6 +187,8 @@ def _error_pos(display: str, text: str, e: yaml.YAMLError) -> Pos:
 
 
 def _error_text(e: yaml.YAMLError) -> str:
+    import yaml
+
     if isinstance(e, yaml.reader.ReaderError):
         ch = e.character
         code = ord(ch) if isinstance(ch, str) else ch
@@ -202,3 +205,12 @@ def did_you_mean(word: str, choices: list[str] | set[str]) -> str:
     """' (did you mean 'x'?)' when a close match exists, else ''."""
     match = difflib.get_close_matches(str(word), sorted(choices), n=1, cutoff=0.6)
     return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def find_root(start: Path) -> Path:
+    """The nearest folder at or above start that holds imagineer.yaml."""
+    start = start.resolve()
+    for d in (start, *start.parents):
+        if (d / SETTINGS_FILE).is_file():
+            return d
+    raise SpecErrors([SpecError(None, f"no {SETTINGS_FILE} in {start} or any parent folder")])

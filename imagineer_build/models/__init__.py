@@ -177,8 +177,8 @@ def _hf_cached_commit(repo_id: str, revision: str | None) -> str | None:
 
 
 def _exists(path: Path) -> bool:
-    """Path.exists() that says no for names the OS refuses (too long, NUL) instead of raising."""
-    try:
-        return path.exists()
-    except (OSError, ValueError):
-        return False
+    """Whether a model name is a local path: asked through core.probes, because the answer is
+    part of the key (a local folder's bytes, or a hub id) and a project snapshot must see it."""
+    from ..core.probes import path_exists
+
+    return path_exists(path)

@@ -1,0 +1,330 @@
+"""A project snapshot: say "everything is fresh" without loading the project.
+
+Loading a project (YAML, pydantic, every kind's config model and checks) is most of a no-op
+build's fixed cost. After a full load, the part of each target's key that the load decides
+(kind, version, config, settings, model identity) is saved with everything that decided it;
+the next `build` or `status` recomputes only what a build reads (file listings, upstream
+artifacts, the allowed environment) and compares the keys with the lock's.
+
+A snapshot may only ever answer "every selected target is fresh, its cache entry intact and
+its out view current". Anything else (a key that differs, a missing record or blob, an out
+view to patch, a lock that changed, another build holding the store) returns None, and the
+caller loads the project and builds as if there were no snapshot. So a wrong snapshot can
+cost time, never a wrong result, provided it is invalidated whenever the load could decide
+differently. It is, when any of these changed:
+
+- the bytes of imagineer.yaml or of any file in specs/ (and the list of those files);
+- the code: every module file loaded when the snapshot was made (size, mtime), and the
+  folders on sys.path outside the project (a package installed or removed changes its
+  folder);
+- the interpreter, sys.path, the machine type, HOME, and every IMAGINEER_* variable;
+- any answer a kind got from `core.probes.path_exists` (a model name that is a local folder
+  today and a hub id tomorrow), and where each file input's path resolves to;
+- imagineer.lock's bytes (the snapshot holds the keys and artifacts the lock named).
+
+Snapshots live in the user's cache folder ($XDG_CACHE_HOME or ~/.cache, then
+imagineer-build/snapshots/), one per project folder; IMAGINEER_SNAPSHOTS names another
+folder, or `off`.
+They are never part of a key, an artifact or the store, and deleting one costs one slow no-op.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import marshal
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .files import list_input
+from .hashing import digest_bytes, digest_json
+from .inputs import FileInput
+from .keys import key_inputs, key_of
+from .result import Result, built_at
+
+FORMAT = 1
+LOCK_FILE = "imagineer.lock"
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+def snapshot_file(root: Path) -> Path | None:
+    """Where the snapshot of the project at `root` is kept; None when snapshots are off."""
+    where = os.environ.get("IMAGINEER_SNAPSHOTS", "").strip()
+    if where == "off":
+        return None
+    if not where:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        where = os.path.join(base, "imagineer-build", "snapshots")
+    return Path(where) / f"{digest_bytes(str(root).encode())}.snap"
+
+
+def _fingerprint(root: Path) -> str:
+    """What the load depends on outside the project: hashed, since the environment can hold
+    secrets (IMAGINEER_REMOTE_TOKEN) and a snapshot must not."""
+    env = sorted([k, v] for k, v in os.environ.items() if k.startswith("IMAGINEER_") or k == "HOME")
+    return digest_json([str(root), sys.version, sys.executable, sys.path, os.uname().machine, env])
+
+
+def _spec_digests(root: Path) -> dict[str, str] | None:
+    """imagineer.yaml and every specs/ file a load could read → digest of its bytes."""
+    out = {}
+    try:
+        names = sorted(n for n in os.listdir(root / "specs") if n.endswith(SPEC_SUFFIXES))
+        for rel in ["imagineer.yaml", *(f"specs/{n}" for n in names)]:
+            with open(root / rel, "rb") as f:
+                out[rel] = digest_bytes(f.read())
+    except (OSError, ValueError):
+        return None
+    return out
+
+
+def _lock_state(root: Path) -> tuple[str, bytes] | None:
+    try:
+        with open(root / LOCK_FILE, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return digest_bytes(data), data
+
+
+def _code_files() -> list[tuple[str, int, int]]:
+    out = []
+    for mod in list(sys.modules.values()):
+        path = getattr(mod, "__file__", None)
+        if isinstance(path, str):
+            with contextlib.suppress(OSError):
+                st = os.stat(path)
+                out.append((path, st.st_mtime_ns, st.st_size))
+    return sorted(set(out))
+
+
+def _path_dirs(root: Path) -> list[tuple[str, int]]:
+    """sys.path folders and their mtimes (a package installed or removed changes them), except
+    those inside the project (`python -m` puts the working folder first), which every build
+    writes to."""
+    out = []
+    inside = str(root).rstrip("/") + "/"
+    for d in sys.path:
+        real = os.path.realpath(d or ".")
+        if real == str(root) or real.startswith(inside):
+            continue
+        with contextlib.suppress(OSError):
+            out.append((d, os.stat(real).st_mtime_ns))
+    return out
+
+
+def _realpath(root: Path, path: str) -> str:
+    return os.path.realpath(root / path)
+
+
+# ---- making one (after a full load) ------------------------------------------------------------
+
+def prepare(project, settings: dict[str, Any], store_root: Path, out_root: Path) -> dict[str, Any] | None:
+    """What a snapshot of a just-loaded project holds, before the build; None when a target's
+    inputs cannot be re-derived the same way. Call right after the load: the code files are
+    the modules loaded by then (a build imports far more, none of which decides a key)."""
+    from .graph import closure
+    from .keys import static_inputs
+    from .probes import recording
+
+    specs = _spec_digests(project.root)
+    if specs is None:
+        return None
+    targets: dict[str, Any] = {}
+    with recording() as probes:
+        for name, t in project.targets.items():
+            files = t.kind.files(t.config) + t.kind.settings_files(t.config, settings)
+            if files != t.files:
+                return None
+            targets[name] = {
+                "refs": list(dict.fromkeys(r.target for r in t.refs)),
+                "files": [(fi.path, fi.suffixes, fi.want, fi.follow_links) for fi in files],
+                "env": list(t.kind.env_allowlist),
+                "static": static_inputs(t, settings),
+            }
+    return {
+        "format": FORMAT, "fingerprint": _fingerprint(project.root), "specs": specs,
+        "code": _code_files(), "dirs": _path_dirs(project.root), "probes": probes,
+        "realpaths": sorted({(fi[0], _realpath(project.root, fi[0])) for t in targets.values() for fi in t["files"]}),
+        "store": str(store_root), "out": str(out_root),
+        "order": closure(project.graph, list(project.targets)), "targets": targets,
+    }
+
+
+def save(data: dict[str, Any] | None, root: Path) -> None:
+    """Write a prepared snapshot with the lock as it now is. Never fails a command: a snapshot
+    that cannot be written is a slower next no-op."""
+    path = snapshot_file(root)
+    if data is None or path is None:
+        return
+    state = _lock_state(root)
+    if state is None:
+        return
+    from .lockfile import LockError, parse_lock
+
+    try:
+        lock = parse_lock(root / LOCK_FILE, state[1].decode("utf-8"))
+    except (LockError, UnicodeDecodeError):
+        return
+    if not set(lock) <= set(data["targets"]):
+        return  # a build would drop the entries of removed targets: let it
+    data = {**data, "lock": state[0], "locked": lock}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp.write_bytes(marshal.dumps(data))
+        os.replace(tmp, path)
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def forget(root: Path) -> None:
+    path = snapshot_file(root)
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+# ---- using one ---------------------------------------------------------------------------------
+
+def load(root: Path) -> dict[str, Any] | None:
+    """The project's snapshot if nothing that decided it has changed, else None."""
+    path = snapshot_file(root)
+    if path is None:
+        return None
+    try:
+        data = marshal.loads(path.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    try:
+        return data if _still_valid(data, root) else None
+    except (KeyError, TypeError, ValueError, IndexError):  # a damaged snapshot
+        return None
+
+
+def _still_valid(data: Any, root: Path) -> bool:
+    if not isinstance(data, dict) or data.get("format") != FORMAT or "lock" not in data:
+        return False
+    if data["fingerprint"] != _fingerprint(root) or data["dirs"] != _path_dirs(root):
+        return False
+    for file, mtime, size in data["code"]:
+        try:
+            st = os.stat(file)
+        except OSError:
+            return False
+        if st.st_mtime_ns != mtime or st.st_size != size:
+            return False
+    if data["specs"] != _spec_digests(root):
+        return False
+    from .probes import unchanged
+
+    if not unchanged(data["probes"]):
+        return False
+    if any(_realpath(root, p) != real for p, real in data["realpaths"]):
+        return False
+    return _lock_unchanged(data, root)
+
+
+def _lock_unchanged(data: dict[str, Any], root: Path) -> bool:
+    state = _lock_state(root)
+    return state is not None and state[0] == data["lock"]
+
+
+def selection(snap: dict[str, Any], names: list[str]) -> list[str] | None:
+    """The named targets and everything they use, in build order; None for an unknown name."""
+    targets = snap["targets"]
+    if any(n not in targets for n in names):
+        return None
+    if not names:
+        return list(snap["order"])
+    want: set[str] = set()
+    todo = list(names)
+    while todo:
+        n = todo.pop()
+        if n not in want:
+            want.add(n)
+            todo += targets[n]["refs"]
+    return [n for n in snap["order"] if n in want]
+
+
+def fresh_build(root: Path, names: list[str]) -> tuple[dict[str, Result], Path] | None:
+    """A no-op build from the snapshot: (every selected target's "cached" Result, the out
+    folder), or None when any target needs the full build. Holds the store's build lock, and
+    gives up rather than wait for it."""
+    from .store import LocalStore, StoreError
+
+    snap = load(root)
+    if snap is None:
+        return None
+    try:
+        store = LocalStore(Path(snap["store"]))
+        with store.build_lock("imagineer build", wait=False):
+            if not _lock_unchanged(snap, root):  # another build wrote it meanwhile
+                return None
+            store.clean_tmp()
+            results = _fresh(snap, root, names, store, check_outputs=True)
+    except (StoreError, OSError, KeyError, TypeError, ValueError):  # ValueError: a damaged snapshot
+        return None
+    return (results, Path(snap["out"])) if results is not None else None
+
+
+def fresh_status(root: Path, names: list[str]) -> dict[str, Result] | None:
+    """`status` from the snapshot when every selected target is fresh; None otherwise."""
+    from .store import LocalStore, StoreError
+
+    snap = load(root)
+    if snap is None:
+        return None
+    try:
+        store = LocalStore(Path(snap["store"]))
+        results = _fresh(snap, root, names, store, check_outputs=False)
+    except (StoreError, OSError, KeyError, TypeError, ValueError):  # ValueError: a damaged snapshot
+        return None
+    if results is not None:
+        store.stat.flush()
+    return results
+
+
+def _fresh(snap: dict[str, Any], root: Path, names: list[str], store, check_outputs: bool) -> dict[str, Result] | None:
+    """Every selected target's Result when each one's key is the lock's and its record is in
+    the local store (with check_outputs: its blobs intact and its out view current); None as
+    soon as one is not, having changed nothing but the stat cache in memory."""
+    from .lockfile import lock_entry
+    from .outview import current_digest
+    from .store import BlobDamaged, StoreError
+
+    order = selection(snap, names)
+    if not order:  # an unknown name, or no targets at all: the full path says what is wrong
+        return None
+    out_root = Path(snap["out"])
+    artifacts: dict[str, str] = {}
+    results: dict[str, Result] = {}
+    for name in order:
+        start = time.perf_counter()
+        t = snap["targets"][name]
+        locked = snap["locked"].get(name)
+        if locked is None:
+            return None
+        listings = {path: list_input(root, FileInput(path, (), suffixes, want, follow), store.stat)
+                    for path, suffixes, want, follow in t["files"]}
+        key = key_of(key_inputs(t["static"], {r: artifacts[r] for r in t["refs"]}, listings, t["env"]))
+        rec = store.actions.get(key) if key == locked.get("key") else None
+        if rec is None or locked != lock_entry(t["static"]["kind"], key, rec.artifact, rec.facts, rec.run):
+            return None  # stale, or a build would write another lock entry
+        artifacts[name] = rec.artifact
+        if not check_outputs:
+            results[name] = Result(name, "fresh", key=key, artifact=rec.artifact, facts=rec.facts,
+                                   reason=[built_at(rec.created)])
+            continue
+        try:
+            view = store.load_artifact(rec.artifact)
+        except (BlobDamaged, StoreError, ValueError, KeyError, TypeError):
+            return None
+        if current_digest(out_root / name) != rec.artifact:
+            return None
+        results[name] = Result(name, "cached", time.perf_counter() - start, key, rec.artifact, view.size,
+                               rec.facts, run=rec.run)
+    return results
