@@ -120,28 +120,36 @@ def fresh_build(path: Path | None, targets: list[str]):
     from .core.snapshot import fresh_build as fresh
 
     root = _root(path)
-    return fresh(root, targets) if root is not None else None
+    return fresh(root, targets, _snapshot_context()) if root is not None else None
 
 
 def fresh_status(path: Path | None, targets: list[str]):
-    """`status` from the project snapshot when every selected target is fresh, else None."""
+    """`status` from the project snapshot when every target is fresh, else None."""
     from .core.snapshot import fresh_status as fresh
 
     root = _root(path)
-    return fresh(root, targets) if root is not None else None
+    return fresh(root, targets, _snapshot_context()) if root is not None else None
 
 
-def prepare_snapshot(project: Project, store: Any) -> dict[str, Any] | None:
-    """The snapshot of a just-loaded project, to save once its build or status is done; None
-    when the project has a remote cache, even one this command turned off (a snapshot answers
-    from the local store only, so only projects without one get snapshots)."""
+def snapshot_begin(path: Path | None) -> dict[str, Any] | None:
+    """Taken before a full load whose build may save a snapshot (see prepare_snapshot)."""
+    from .core.snapshot import begin
+
+    root = _root(path)
+    return begin(root) if root is not None else None
+
+
+def prepare_snapshot(project: Project, store: Any, began: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The snapshot of a just-loaded project, to save once its build succeeded; None when the
+    project has a remote cache, even one this command turned off (a snapshot answers from the
+    local store only, so only projects without one get snapshots)."""
     from .core.snapshot import prepare
     from .core.store.tiered import remote_settings
 
-    if getattr(store, "remote", None) is not None or remote_settings(project) is not None:
+    if began is None or getattr(store, "remote", None) is not None or remote_settings(project) is not None:
         return None
     try:
-        return prepare(project, project.settings_dict(), store.root, project.out_root)
+        return prepare(project, project.settings_dict(), began, _snapshot_context())
     except Exception:  # a kind whose key_extras fails here fails its build, not this shortcut
         return None
 
@@ -150,6 +158,14 @@ def save_snapshot(prepared: dict[str, Any] | None, project: Project) -> None:
     from .core.snapshot import save
 
     save(prepared, project.root)
+
+
+def _snapshot_context() -> list[str]:
+    """What keys depend on that only this package knows: the CPU kernels torch will use (a
+    library caller that imported torch first gets the machine's own, and other model keys)."""
+    from .kernels import cpu_kernels
+
+    return [cpu_kernels()]
 
 
 def _root(path: Path | None) -> Path | None:

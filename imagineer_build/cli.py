@@ -123,9 +123,14 @@ def build(
     from .api import UserError
 
     targets = targets or []
-    plain = not (dry_run or refresh or sets or remote or download or push is not None)
-    if plain and _fresh_build(project, targets, json_out):
-        return
+    plain = not (dry_run or refresh or sets or remote) and download is None and push is None and (jobs or 0) >= 0
+    began = None
+    if plain:
+        from .api import snapshot_begin
+
+        if _fresh_build(project, targets, json_out):
+            return
+        began = snapshot_begin(project)
     from .core.engine import BuildError, BuildOptions
 
     proj = _load(project, sets, targets)
@@ -136,7 +141,7 @@ def build(
         raise UserError(f"--download must be all or minimal, not {download!r}")
     store = _store(proj, remote, no_remote, push=push,
                    download=download)
-    snapshot = _prepare_snapshot(proj, store) if plain else None
+    snapshot = _prepare_snapshot(proj, store, began)
     engine, ui = _engine(proj, json_out, store)
     try:
         with interruptible(engine.cancelled):
@@ -183,10 +188,10 @@ def _fresh_build(project: Path | None, targets: list[str], json_out: bool) -> bo
     return True
 
 
-def _prepare_snapshot(proj, store):
+def _prepare_snapshot(proj, store, began):
     from .api import prepare_snapshot
 
-    return prepare_snapshot(proj, store)
+    return prepare_snapshot(proj, store, began)
 
 
 @app.command()
@@ -198,17 +203,14 @@ def status(
     json_out: JsonOpt = False,
 ) -> None:
     """Say which targets are fresh (here), remote (built on the remote cache) or stale, and why."""
-    from .api import fresh_status, save_snapshot
+    from .api import fresh_status
 
     results = None if remote else fresh_status(project, targets or [])
     if results is None:
         from .core.engine import Engine
 
         proj = _load(project, targets=targets)
-        store = _store(proj, remote, no_remote)
-        snapshot = _prepare_snapshot(proj, store)
-        results = Engine(proj, store=store).status(targets or [])
-        save_snapshot(snapshot, proj)
+        results = Engine(proj, store=_store(proj, remote, no_remote)).status(targets or [])
     if not results and not json_out:
         typer.echo("no targets: specs/*.yaml declare none", err=True)
     for r in results.values():

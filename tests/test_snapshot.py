@@ -20,6 +20,8 @@ import pytest
 from engine_kinds import ENV, TESTS
 from PIL import Image
 
+from imagineer_build.api import open_project
+from imagineer_build.core import snapshot
 from imagineer_build.core.store import LocalStore
 
 CLI = """
@@ -37,6 +39,7 @@ sources:
 fakes:
   count: {uses: [shapes]}
   linked: {file: data/link}
+  single: {file: data/one.txt}
 probefakes:
   probed: {output: x}
 """
@@ -46,10 +49,10 @@ class Cli:
     def __init__(self, root: Path, env: dict[str, str]):
         self.root, self.env = root, env
 
-    def __call__(self, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str, bool]:
+    def __call__(self, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> tuple[int, str, str, bool]:
         """(exit code, stdout, stderr without the probe line, whether the project was loaded)."""
         p = subprocess.run([sys.executable, "-c", CLI, *args], cwd=self.root, capture_output=True, text=True,
-                           env={**self.env, **(env or {})}, timeout=300)
+                           env={**self.env, **(env or {})}, timeout=timeout)
         probe = [x for x in p.stderr.splitlines() if x.startswith("LOADED:")]
         assert probe, p.stdout + p.stderr
         loaded = probe[-1][len("LOADED:"):].split(",")
@@ -87,6 +90,7 @@ def cli(project, shapes, tmp_path) -> Cli:
     (project.root / "data" / "a" / "note.txt").write_text("same\n")
     shutil.copytree(project.root / "data" / "a", project.root / "data" / "b")
     (project.root / "data" / "link").symlink_to("a")
+    (project.root / "data" / "one.txt").write_text("one\n")
     project.spec(SPEC)
     env = {**os.environ, **ENV, "PYTHONPATH": str(kinds), "COLUMNS": "200",
            "IMAGINEER_SNAPSHOTS": str(tmp_path / "snapshots")}
@@ -111,7 +115,7 @@ def test_a_noop_build_and_status_load_nothing_and_say_what_a_full_load_says(cli)
 
     code, out, err, loaded = cli("status")
     _, out_off, _, _ = cli("status", env={"IMAGINEER_SNAPSHOTS": "off"})
-    assert (code, loaded) == (0, False) and out == out_off and out.count("fresh") == 4
+    assert (code, loaded) == (0, False) and out == out_off and out.count("fresh") == 5
 
     code, out, _, loaded = cli("build", "--json", "count")  # a selection: the target and its upstream
     assert (code, loaded) == (0, False)
@@ -167,6 +171,8 @@ CHANGES = {
     "an IMAGINEER_ variable": (lambda root, env: env.update(IMAGINEER_SOMETHING="1"), set()),
     "imagineer.lock": (_lock, set()),
     "an out view": (lambda root, env: shutil.rmtree(root / "out" / "count"), set()),
+    "where out/ resolves": (lambda root, env: (os.rename(root / "out", root / "views"),
+                                               (root / "out").symlink_to("views")), set()),
     "a damaged cache": (_damage_manifest, {"shapes"}),
     "the snapshot file": (lambda root, env: [p.write_bytes(b"\x00garbage")
                                              for p in Path(env["IMAGINEER_SNAPSHOTS"]).glob("*.snap")], set()),
@@ -204,6 +210,36 @@ def test_an_unknown_target_and_a_held_store_are_left_to_the_full_path(cli):
     assert (code, loaded) == (1, True) and "locked" in err
     code, _, _, loaded = cli("build", "--set", "count:output=z")
     assert (code, loaded) == (0, True)
+    events, loaded = cli.events()  # the lock names count's --set key now: a full build puts it back
+    assert loaded and statuses(events)["count"] == "cached"
+    assert cli.events()[1] is False
+
+    os.remove(cli.root / "data" / "one.txt")
+    os.mkfifo(cli.root / "data" / "one.txt")  # read, it would hang the build: the load refuses it
+    code, _, err, loaded = cli("build", timeout=60)
+    assert (code, loaded) == (2, True) and "named pipe" in err
+    os.remove(cli.root / "data" / "one.txt")
+    (cli.root / "data" / "one.txt").write_text("one\n")
+    assert cli.events()[1] is False
+
+    shutil.rmtree(cli.root / "data" / "a")  # another target's input: a full load reports it
+    code, _, err, loaded = cli("build", "count")
+    assert (code, loaded) == (2, True) and "data/link" in err
+    code, _, _, loaded = cli("status", "count")
+    assert (code, loaded) == (2, True)
+
+
+def test_a_spec_edited_while_the_project_loads_gets_no_snapshot(project, shapes):
+    project.spec("sources:\n  shapes: {dir: data/shapes}\n")
+    began = snapshot.begin(project.root)
+    proj = open_project(project.root)
+    settings = proj.settings_dict()
+    assert snapshot.prepare(proj, settings, began) is not None
+    project.spec("sources:\n  shapes: {dir: data/shapes, sidecar_ext: .caption}\n")
+    assert snapshot.prepare(proj, settings, began) is None
+    now = snapshot.begin(project.root)
+    assert snapshot.prepare(proj, settings, now) is not None
+    assert snapshot.prepare(proj, settings, {**now, "ns": 0}) is None  # code newer than the command
 
 
 def test_snapshots_hold_no_secret_and_projects_with_a_remote_get_none(cli, tmp_path):

@@ -192,3 +192,32 @@ def still_as_listed(project_root: Path, fi: FileInput, stat: StatCache, listed: 
     errors: dict[str, str] = {}
     now = _digests(found, stat, errors)
     return not errors and all(now[rel][0] == d for rel, (d, _) in listed.entries.items())
+
+
+def store_folder(root: Path, cache: str) -> Path:
+    """The store: imagineer.yaml `cache:`, unless IMAGINEER_CACHE points at a shared one (CI)."""
+    shared = os.environ.get("IMAGINEER_CACHE")
+    return Path(shared).expanduser().resolve() if shared else (root / cache).resolve()
+
+
+def out_folder(root: Path, out: str) -> Path:
+    return (root / out).resolve()
+
+
+def file_problem(path: Path, want: str) -> str | None:
+    """Why a file or folder a spec names cannot be used as `want` (file | dir | any), or None."""
+    try:
+        st = path.stat()
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return "no such file or folder"
+        if e.errno == errno.ELOOP:
+            return "a symbolic link loop"
+        return f"cannot be read ({e.strerror})"
+    except ValueError:  # a NUL inside the name
+        return "holds a NUL character"
+    if stat_mod.S_ISDIR(st.st_mode):
+        return "is a folder; expected a file" if want == "file" else None
+    if not stat_mod.S_ISREG(st.st_mode):
+        return f"is {file_type(st.st_mode)}; expected a regular file" + (" or a folder" if want != "file" else "")
+    return "is a file; expected a folder" if want == "dir" else None

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import copy
-import errno
 import math
 import os
 import re
-import stat
 import types
 import typing
 from dataclasses import dataclass, field
@@ -17,7 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from .files import file_type
+from .files import file_problem, out_folder, store_folder
 from .graph import Dag, build_graph, find_cycles
 from .kind import FileInput, Kind, Ref
 from .registry import load_kinds
@@ -137,13 +135,11 @@ class Project:
 
     @property
     def store_root(self) -> Path:
-        """imagineer.yaml `cache:`, unless IMAGINEER_CACHE points at a shared store (CI)."""
-        shared = os.environ.get("IMAGINEER_CACHE")
-        return Path(shared).expanduser().resolve() if shared else (self.root / self.settings.cache).resolve()
+        return store_folder(self.root, self.settings.cache)
 
     @property
     def out_root(self) -> Path:
-        return (self.root / self.settings.out).resolve()
+        return out_folder(self.root, self.settings.out)
 
     @property
     def lock_path(self) -> Path:
@@ -485,22 +481,3 @@ def number_problems(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[A
         for i, v in enumerate(data):
             out += number_problems(v, path + (i,))
     return out
-
-
-def file_problem(path: Path, want: str) -> str | None:
-    """Why a file or folder a spec names cannot be used as `want` (file | dir | any), or None."""
-    try:
-        st = path.stat()
-    except OSError as e:
-        if e.errno == errno.ENOENT:
-            return "no such file or folder"
-        if e.errno == errno.ELOOP:
-            return "a symbolic link loop"
-        return f"cannot be read ({e.strerror})"
-    except ValueError:  # a NUL inside the name
-        return "holds a NUL character"
-    if stat.S_ISDIR(st.st_mode):
-        return "is a folder; expected a file" if want == "file" else None
-    if not stat.S_ISREG(st.st_mode):
-        return f"is {file_type(st.st_mode)}; expected a regular file" + (" or a folder" if want != "file" else "")
-    return "is a file; expected a folder" if want == "dir" else None

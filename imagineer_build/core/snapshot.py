@@ -17,10 +17,18 @@ differently. It is, when any of these changed:
 - the code: every module file loaded when the snapshot was made (size, mtime), and the
   folders on sys.path outside the project (a package installed or removed changes its
   folder);
-- the interpreter, sys.path, the machine type, HOME, and every IMAGINEER_* variable;
+- the interpreter, sys.path, the machine type, HOME, every IMAGINEER_* variable, and what
+  the caller says about the process (the CPU kernels it pinned);
 - any answer a kind got from `core.probes.path_exists` (a model name that is a local folder
-  today and a hub id tomorrow), and where each file input's path resolves to;
+  today and a hub id tomorrow), where each file input's path resolves to, and where the
+  store and the out folder resolve to;
 - imagineer.lock's bytes (the snapshot holds the keys and artifacts the lock named).
+
+It is made only by a full build that succeeded (its lock just written), of a project with
+neither a remote cache nor a Ray executor, and not when a spec file changed while the project
+loaded or a code file after the command started (the load may have read other bytes than
+those hashed). It answers only when every target of the project is fresh, even for a build of a few
+named ones: a full load checks every target's inputs and would report a broken one.
 
 Snapshots live in the user's cache folder ($XDG_CACHE_HOME or ~/.cache, then
 imagineer-build/snapshots/), one per project folder; IMAGINEER_SNAPSHOTS names another
@@ -38,15 +46,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .files import list_input
+from .files import file_problem, list_input, out_folder, read_regular, store_folder
 from .hashing import digest_bytes, digest_json
 from .inputs import FileInput
 from .keys import key_inputs, key_of
 from .result import Result, built_at
 
-FORMAT = 1
+FORMAT = 2
 LOCK_FILE = "imagineer.lock"
 SPEC_SUFFIXES = (".yaml", ".yml")
+MAX_READ = 16 << 20  # a spec or lock larger than this is not one the loader would take either
 
 
 def snapshot_file(root: Path) -> Path | None:
@@ -57,34 +66,32 @@ def snapshot_file(root: Path) -> Path | None:
     if not where:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         where = os.path.join(base, "imagineer-build", "snapshots")
-    return Path(where) / f"{digest_bytes(str(root).encode())}.snap"
+    return Path(where) / f"{digest_bytes(os.fsencode(root))}.snap"
 
 
-def _fingerprint(root: Path) -> str:
+def _fingerprint(root: Path, context: Any) -> str:
     """What the load depends on outside the project: hashed, since the environment can hold
     secrets (IMAGINEER_REMOTE_TOKEN) and a snapshot must not."""
     env = sorted([k, v] for k, v in os.environ.items() if k.startswith("IMAGINEER_") or k == "HOME")
-    return digest_json([str(root), sys.version, sys.executable, sys.path, os.uname().machine, env])
+    return digest_json([os.fsdecode(root), sys.version, sys.executable, sys.path, os.uname().machine, env, context])
+
+
+def _spec_files(root: Path) -> list[str]:
+    return ["imagineer.yaml", *(f"specs/{n}" for n in sorted(os.listdir(root / "specs")) if n.endswith(SPEC_SUFFIXES))]
 
 
 def _spec_digests(root: Path) -> dict[str, str] | None:
     """imagineer.yaml and every specs/ file a load could read → digest of its bytes."""
-    out = {}
     try:
-        names = sorted(n for n in os.listdir(root / "specs") if n.endswith(SPEC_SUFFIXES))
-        for rel in ["imagineer.yaml", *(f"specs/{n}" for n in names)]:
-            with open(root / rel, "rb") as f:
-                out[rel] = digest_bytes(f.read())
+        return {rel: digest_bytes(read_regular(root / rel, MAX_READ)) for rel in _spec_files(root)}
     except (OSError, ValueError):
         return None
-    return out
 
 
 def _lock_state(root: Path) -> tuple[str, bytes] | None:
     try:
-        with open(root / LOCK_FILE, "rb") as f:
-            data = f.read()
-    except OSError:
+        data = read_regular(root / LOCK_FILE, MAX_READ)
+    except (OSError, ValueError):
         return None
     return digest_bytes(data), data
 
@@ -102,16 +109,14 @@ def _code_files() -> list[tuple[str, int, int]]:
 
 def _path_dirs(root: Path) -> list[tuple[str, int]]:
     """sys.path folders and their mtimes (a package installed or removed changes them), except
-    those inside the project (`python -m` puts the working folder first), which every build
-    writes to."""
+    the project folder itself (`python -m` puts the working folder first), which every build
+    writes its lock to."""
     out = []
-    inside = str(root).rstrip("/") + "/"
     for d in sys.path:
         real = os.path.realpath(d or ".")
-        if real == str(root) or real.startswith(inside):
-            continue
-        with contextlib.suppress(OSError):
-            out.append((d, os.stat(real).st_mtime_ns))
+        if real != str(root):
+            with contextlib.suppress(OSError):
+                out.append((d, os.stat(real).st_mtime_ns))
     return out
 
 
@@ -119,18 +124,33 @@ def _realpath(root: Path, path: str) -> str:
     return os.path.realpath(root / path)
 
 
+def _folders(root: Path, cache: str, out: str) -> list[str]:
+    return [str(store_folder(root, cache)), str(out_folder(root, out))]
+
+
 # ---- making one (after a full load) ------------------------------------------------------------
 
-def prepare(project, settings: dict[str, Any], store_root: Path, out_root: Path) -> dict[str, Any] | None:
-    """What a snapshot of a just-loaded project holds, before the build; None when a target's
-    inputs cannot be re-derived the same way. Call right after the load: the code files are
-    the modules loaded by then (a build imports far more, none of which decides a key)."""
+def begin(root: Path) -> dict[str, Any]:
+    """Taken before a full load: what prepare() compares, so a spec or code file edited while
+    the project was loading never pairs its new bytes with keys made from the old ones."""
+    return {"ns": time.time_ns(), "specs": _spec_digests(root)}
+
+
+def prepare(project, settings: dict[str, Any], began: dict[str, Any], context: Any = None) -> dict[str, Any] | None:
+    """What a snapshot of a just-loaded project holds, before its build; None when it must not
+    have one. Call right after the load: the code files are the modules loaded by then (a
+    build imports far more, none of which decides a key). `began`: begin() before the load;
+    `context`: what the caller knows that keys depend on (compared as is)."""
     from .graph import closure
     from .keys import static_inputs
     from .probes import recording
 
-    specs = _spec_digests(project.root)
-    if specs is None:
+    root = project.root
+    if project.settings.executor.kind != "local":  # a full build asks the cluster first
+        return None
+    specs = _spec_digests(root)
+    code = _code_files()
+    if specs is None or specs != began["specs"] or any(mtime > began["ns"] for _, mtime, _ in code):
         return None
     targets: dict[str, Any] = {}
     with recording() as probes:
@@ -144,18 +164,19 @@ def prepare(project, settings: dict[str, Any], store_root: Path, out_root: Path)
                 "env": list(t.kind.env_allowlist),
                 "static": static_inputs(t, settings),
             }
+    cache, out = project.settings.cache, project.settings.out
     return {
-        "format": FORMAT, "fingerprint": _fingerprint(project.root), "specs": specs,
-        "code": _code_files(), "dirs": _path_dirs(project.root), "probes": probes,
-        "realpaths": sorted({(fi[0], _realpath(project.root, fi[0])) for t in targets.values() for fi in t["files"]}),
-        "store": str(store_root), "out": str(out_root),
+        "format": FORMAT, "fingerprint": _fingerprint(root, context), "specs": specs,
+        "code": code, "dirs": _path_dirs(root), "probes": probes,
+        "realpaths": sorted({(fi[0], _realpath(root, fi[0])) for t in targets.values() for fi in t["files"]}),
+        "settings": [cache, out], "folders": _folders(root, cache, out),
         "order": closure(project.graph, list(project.targets)), "targets": targets,
     }
 
 
 def save(data: dict[str, Any] | None, root: Path) -> None:
-    """Write a prepared snapshot with the lock as it now is. Never fails a command: a snapshot
-    that cannot be written is a slower next no-op."""
+    """Write a prepared snapshot with the lock a successful build just wrote. Never fails a
+    command: a snapshot that cannot be written is a slower next no-op."""
     path = snapshot_file(root)
     if data is None or path is None:
         return
@@ -168,8 +189,8 @@ def save(data: dict[str, Any] | None, root: Path) -> None:
         lock = parse_lock(root / LOCK_FILE, state[1].decode("utf-8"))
     except (LockError, UnicodeDecodeError):
         return
-    if not set(lock) <= set(data["targets"]):
-        return  # a build would drop the entries of removed targets: let it
+    if set(lock) != set(data["targets"]):
+        return  # a target never built (or one the lock should drop): not all fresh
     data = {**data, "lock": state[0], "locked": lock}
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     try:
@@ -181,16 +202,9 @@ def save(data: dict[str, Any] | None, root: Path) -> None:
             tmp.unlink()
 
 
-def forget(root: Path) -> None:
-    path = snapshot_file(root)
-    if path is not None:
-        with contextlib.suppress(OSError):
-            path.unlink()
-
-
 # ---- using one ---------------------------------------------------------------------------------
 
-def load(root: Path) -> dict[str, Any] | None:
+def load(root: Path, context: Any = None) -> dict[str, Any] | None:
     """The project's snapshot if nothing that decided it has changed, else None."""
     path = snapshot_file(root)
     if path is None:
@@ -200,15 +214,15 @@ def load(root: Path) -> dict[str, Any] | None:
     except (OSError, EOFError, ValueError, TypeError):
         return None
     try:
-        return data if _still_valid(data, root) else None
+        return data if _still_valid(data, root, context) else None
     except (KeyError, TypeError, ValueError, IndexError):  # a damaged snapshot
         return None
 
 
-def _still_valid(data: Any, root: Path) -> bool:
+def _still_valid(data: Any, root: Path, context: Any) -> bool:
     if not isinstance(data, dict) or data.get("format") != FORMAT or "lock" not in data:
         return False
-    if data["fingerprint"] != _fingerprint(root) or data["dirs"] != _path_dirs(root):
+    if data["fingerprint"] != _fingerprint(root, context) or data["dirs"] != _path_dirs(root):
         return False
     for file, mtime, size in data["code"]:
         try:
@@ -217,7 +231,7 @@ def _still_valid(data: Any, root: Path) -> bool:
             return False
         if st.st_mtime_ns != mtime or st.st_size != size:
             return False
-    if data["specs"] != _spec_digests(root):
+    if data["specs"] != _spec_digests(root) or data["folders"] != _folders(root, *data["settings"]):
         return False
     from .probes import unchanged
 
@@ -250,17 +264,17 @@ def selection(snap: dict[str, Any], names: list[str]) -> list[str] | None:
     return [n for n in snap["order"] if n in want]
 
 
-def fresh_build(root: Path, names: list[str]) -> tuple[dict[str, Result], Path] | None:
+def fresh_build(root: Path, names: list[str], context: Any = None) -> tuple[dict[str, Result], Path] | None:
     """A no-op build from the snapshot: (every selected target's "cached" Result, the out
     folder), or None when any target needs the full build. Holds the store's build lock, and
     gives up rather than wait for it."""
     from .store import LocalStore, StoreError
 
-    snap = load(root)
+    snap = load(root, context)
     if snap is None:
         return None
     try:
-        store = LocalStore(Path(snap["store"]))
+        store = LocalStore(Path(snap["folders"][0]))
         with store.build_lock("imagineer build", wait=False):
             if not _lock_unchanged(snap, root):  # another build wrote it meanwhile
                 return None
@@ -268,18 +282,18 @@ def fresh_build(root: Path, names: list[str]) -> tuple[dict[str, Result], Path] 
             results = _fresh(snap, root, names, store, check_outputs=True)
     except (StoreError, OSError, KeyError, TypeError, ValueError):  # ValueError: a damaged snapshot
         return None
-    return (results, Path(snap["out"])) if results is not None else None
+    return (results, Path(snap["folders"][1])) if results is not None else None
 
 
-def fresh_status(root: Path, names: list[str]) -> dict[str, Result] | None:
-    """`status` from the snapshot when every selected target is fresh; None otherwise."""
+def fresh_status(root: Path, names: list[str], context: Any = None) -> dict[str, Result] | None:
+    """`status` from the snapshot when every target is fresh; None otherwise."""
     from .store import LocalStore, StoreError
 
-    snap = load(root)
+    snap = load(root, context)
     if snap is None:
         return None
     try:
-        store = LocalStore(Path(snap["store"]))
+        store = LocalStore(Path(snap["folders"][0]))
         results = _fresh(snap, root, names, store, check_outputs=False)
     except (StoreError, OSError, KeyError, TypeError, ValueError):  # ValueError: a damaged snapshot
         return None
@@ -289,32 +303,37 @@ def fresh_status(root: Path, names: list[str]) -> dict[str, Result] | None:
 
 
 def _fresh(snap: dict[str, Any], root: Path, names: list[str], store, check_outputs: bool) -> dict[str, Result] | None:
-    """Every selected target's Result when each one's key is the lock's and its record is in
-    the local store (with check_outputs: its blobs intact and its out view current); None as
-    soon as one is not, having changed nothing but the stat cache in memory."""
+    """The selected targets' Results when every target's key is the lock's and its record is
+    in the local store (with check_outputs, for the selected ones: blobs intact, out view
+    current); None as soon as one is not, having changed nothing but the stat cache in memory.
+    Every target, not only the selected ones: a full load checks every target's inputs."""
     from .lockfile import lock_entry
     from .outview import current_digest
     from .store import BlobDamaged, StoreError
 
-    order = selection(snap, names)
-    if not order:  # an unknown name, or no targets at all: the full path says what is wrong
+    chosen = selection(snap, names)
+    if not chosen:  # an unknown name, or no targets at all: the full path says what is wrong
         return None
-    out_root = Path(snap["out"])
+    chosen_set = set(chosen)
+    out_root = Path(snap["folders"][1])
     artifacts: dict[str, str] = {}
     results: dict[str, Result] = {}
-    for name in order:
+    for name in snap["order"]:
         start = time.perf_counter()
         t = snap["targets"][name]
-        locked = snap["locked"].get(name)
-        if locked is None:
-            return None
-        listings = {path: list_input(root, FileInput(path, (), suffixes, want, follow), store.stat)
-                    for path, suffixes, want, follow in t["files"]}
+        locked = snap["locked"][name]
+        listings = {}
+        for path, suffixes, want, follow in t["files"]:
+            if file_problem(root / path, want) is not None:  # the load would report it
+                return None
+            listings[path] = list_input(root, FileInput(path, (), suffixes, want, follow), store.stat)
         key = key_of(key_inputs(t["static"], {r: artifacts[r] for r in t["refs"]}, listings, t["env"]))
         rec = store.actions.get(key) if key == locked.get("key") else None
         if rec is None or locked != lock_entry(t["static"]["kind"], key, rec.artifact, rec.facts, rec.run):
             return None  # stale, or a build would write another lock entry
         artifacts[name] = rec.artifact
+        if name not in chosen_set:
+            continue
         if not check_outputs:
             results[name] = Result(name, "fresh", key=key, artifact=rec.artifact, facts=rec.facts,
                                    reason=[built_at(rec.created)])
