@@ -70,6 +70,11 @@ class Kind:
         missing one is reported as "scrape needs the 'web' extra" before any work starts."""
         return []
 
+    # files, settings_files and key_extras must be functions of the config and the settings:
+    # a project snapshot (core/snapshot.py) reuses their answers until a spec, the code or the
+    # environment changes. The one filesystem question they may ask is whether a path exists,
+    # through core.probes.path_exists, which the snapshot records and asks again.
+
     def files(self, config: Any) -> list[FileInput]:
         return []
 
