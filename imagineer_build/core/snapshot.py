@@ -6,16 +6,16 @@ build's fixed cost. After a full load, the part of each target's key that the lo
 the next `build` or `status` recomputes only what a build reads (file listings, upstream
 artifacts, the allowed environment) and compares the keys with the lock's.
 
-A snapshot may only ever answer "every selected target is fresh, its cache entry intact and
-its out view current". Anything else (a key that differs, a missing record or blob, an out
-view to patch, a lock that changed, another build holding the store) returns None, and the
-caller loads the project and builds as if there were no snapshot. So a wrong snapshot can
-cost time, never a wrong result, provided it is invalidated whenever the load could decide
-differently. It is, when any of these changed:
+A snapshot may only ever answer "every target is fresh, the selected ones' cache entries
+intact and out views current". Anything else (a key that differs, a missing record or blob,
+an out view to patch, an input the loader would refuse, a lock that changed, another build
+holding the store) returns None, and the caller loads the project and builds as if there
+were no snapshot. So a wrong snapshot can cost time, never a wrong result, provided it is
+invalidated whenever the load could decide differently. It is, when any of these changed:
 
 - the bytes of imagineer.yaml or of any file in specs/ (and the list of those files);
 - the code: every module file loaded when the snapshot was made (size, mtime), and the
-  folders on sys.path outside the project (a package installed or removed changes its
+  folders on sys.path but the project's own (a package installed or removed changes its
   folder);
 - the interpreter, sys.path, the machine type, HOME, every IMAGINEER_* variable, and what
   the caller says about the process (the CPU kernels it pinned);
@@ -25,15 +25,15 @@ differently. It is, when any of these changed:
 - imagineer.lock's bytes (the snapshot holds the keys and artifacts the lock named).
 
 It is made only by a full build that succeeded (its lock just written), of a project with
-neither a remote cache nor a Ray executor, and not when a spec file changed while the project
-loaded or a code file after the command started (the load may have read other bytes than
-those hashed). It answers only when every target of the project is fresh, even for a build of a few
-named ones: a full load checks every target's inputs and would report a broken one.
+neither a remote cache nor a Ray executor, and not when a spec file changed while the
+project loaded or a code file after the command started (the load may have read other bytes
+than those hashed). It answers only when every target of the project is fresh, even for a
+build of a few named ones: a full load checks every target's inputs and reports a broken one.
 
 Snapshots live in the user's cache folder ($XDG_CACHE_HOME or ~/.cache, then
 imagineer-build/snapshots/), one per project folder; IMAGINEER_SNAPSHOTS names another
-folder, or `off`.
-They are never part of a key, an artifact or the store, and deleting one costs one slow no-op.
+folder, or `off`. They are never part of a key, an artifact or the store, and deleting one
+costs one slow no-op.
 """
 
 from __future__ import annotations
