@@ -178,6 +178,8 @@ class Engine:
             return scheduler.run(self.cancelled)
         finally:
             executor.shutdown(wait=not self.cancelled.is_set())
+            if self.cancelled.is_set():  # Ctrl-C must leave within 2 s: no file to write on the way
+                self.store.stat.drop_unsaved()
             self.store.stat.flush()
             if self.store.stat.flush_error:
                 self.emit({"event": "log", "level": "warning", "message": "could not save the stat cache "

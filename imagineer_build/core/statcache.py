@@ -108,6 +108,13 @@ class StatCache:
         except OSError as e:
             self.flush_error = str(e)
 
+    def drop_unsaved(self) -> None:
+        """Forget what flush() would save: an interrupted build leaves without creating a file
+        (creating one can stall for seconds on a busy disk, and the process cannot exit
+        while it does)."""
+        with self._lock:
+            self._dirty = {}
+
     def _write(self, dirty: dict[str, tuple[int, int, int, str, int]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
