@@ -29,8 +29,8 @@ def open_project(path: Path | None = None, sets: list[str] | None = None,
 
     A bare KEY=VALUE override applies to every name in `targets`. Raises SpecErrors.
     """
-    from .core.project import Override, Project, find_root
-    from .core.spec import SpecError, SpecErrors
+    from .core.project import Override, Project
+    from .core.spec import SpecError, SpecErrors, find_root
 
     root = find_root(path or Path.cwd())
     expanded = []

@@ -120,7 +120,7 @@ def build(
     json_out: JsonOpt = False,
 ) -> None:
     """Build targets and everything they need; reuse every cached result (local, then remote)."""
-    from .api import UserError
+    from .api import UserError, prepare_snapshot
 
     targets = targets or []
     plain = not (dry_run or refresh or sets or remote) and download is None and push is None and (jobs or 0) >= 0
@@ -141,7 +141,7 @@ def build(
         raise UserError(f"--download must be all or minimal, not {download!r}")
     store = _store(proj, remote, no_remote, push=push,
                    download=download)
-    snapshot = _prepare_snapshot(proj, store, began)
+    snapshot = prepare_snapshot(proj, store, began) if began is not None else None
     engine, ui = _engine(proj, json_out, store)
     try:
         with interruptible(engine.cancelled):
@@ -186,12 +186,6 @@ def _fresh_build(project: Path | None, targets: list[str], json_out: bool) -> bo
     if not json_out:
         typer.echo(f"out views in {out_root}", err=True)
     return True
-
-
-def _prepare_snapshot(proj, store, began):
-    from .api import prepare_snapshot
-
-    return prepare_snapshot(proj, store, began)
 
 
 @app.command()

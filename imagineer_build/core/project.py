@@ -19,7 +19,7 @@ from .files import file_problem, out_folder, store_folder
 from .graph import Dag, build_graph, find_cycles
 from .kind import FileInput, Kind, Ref
 from .registry import load_kinds
-from .spec import SETTINGS_FILE, Doc, Pos, SpecError, SpecErrors, did_you_mean, find_root, load_yaml  # noqa: F401
+from .spec import SETTINGS_FILE, Doc, Pos, SpecError, SpecErrors, did_you_mean, load_yaml
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAX_NAME = 100  # a target name becomes a file name (out/NAME/, NAME.safetensors)

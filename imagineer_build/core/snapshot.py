@@ -52,7 +52,7 @@ from .inputs import FileInput
 from .keys import key_inputs, key_of
 from .result import Result, built_at
 
-FORMAT = 2
+FORMAT = 3
 LOCK_FILE = "imagineer.lock"
 SPEC_SUFFIXES = (".yaml", ".yml")
 MAX_READ = 16 << 20  # a spec or lock larger than this is not one the loader would take either
@@ -141,7 +141,6 @@ def prepare(project, settings: dict[str, Any], began: dict[str, Any], context: A
     have one. Call right after the load: the code files are the modules loaded by then (a
     build imports far more, none of which decides a key). `began`: begin() before the load;
     `context`: what the caller knows that keys depend on (compared as is)."""
-    from .graph import closure
     from .keys import static_inputs
     from .probes import recording
 
@@ -169,8 +168,7 @@ def prepare(project, settings: dict[str, Any], began: dict[str, Any], context: A
         "format": FORMAT, "fingerprint": _fingerprint(root, context), "specs": specs,
         "code": code, "dirs": _path_dirs(root), "probes": probes,
         "realpaths": sorted({(fi[0], _realpath(root, fi[0])) for t in targets.values() for fi in t["files"]}),
-        "settings": [cache, out], "folders": _folders(root, cache, out),
-        "order": closure(project.graph, list(project.targets)), "targets": targets,
+        "settings": [cache, out], "folders": _folders(root, cache, out), "targets": targets,
     }
 
 
@@ -205,7 +203,8 @@ def save(data: dict[str, Any] | None, root: Path) -> None:
 # ---- using one ---------------------------------------------------------------------------------
 
 def load(root: Path, context: Any = None) -> dict[str, Any] | None:
-    """The project's snapshot if nothing that decided it has changed, else None."""
+    """The project's snapshot if nothing that decided it has changed, else None. The lock
+    is left to the caller, which checks it once, where it needs it (under the build lock)."""
     path = snapshot_file(root)
     if path is None:
         return None
@@ -237,31 +236,12 @@ def _still_valid(data: Any, root: Path, context: Any) -> bool:
 
     if not unchanged(data["probes"]):
         return False
-    if any(_realpath(root, p) != real for p, real in data["realpaths"]):
-        return False
-    return _lock_unchanged(data, root)
+    return all(_realpath(root, p) == real for p, real in data["realpaths"])
 
 
 def _lock_unchanged(data: dict[str, Any], root: Path) -> bool:
     state = _lock_state(root)
     return state is not None and state[0] == data["lock"]
-
-
-def selection(snap: dict[str, Any], names: list[str]) -> list[str] | None:
-    """The named targets and everything they use, in build order; None for an unknown name."""
-    targets = snap["targets"]
-    if any(n not in targets for n in names):
-        return None
-    if not names:
-        return list(snap["order"])
-    want: set[str] = set()
-    todo = list(names)
-    while todo:
-        n = todo.pop()
-        if n not in want:
-            want.add(n)
-            todo += targets[n]["refs"]
-    return [n for n in snap["order"] if n in want]
 
 
 def fresh_build(root: Path, names: list[str], context: Any = None) -> tuple[dict[str, Result], Path] | None:
@@ -276,7 +256,7 @@ def fresh_build(root: Path, names: list[str], context: Any = None) -> tuple[dict
     try:
         store = LocalStore(Path(snap["folders"][0]))
         with store.build_lock("imagineer build", wait=False):
-            if not _lock_unchanged(snap, root):  # another build wrote it meanwhile
+            if not _lock_unchanged(snap, root):  # checked here: another build may write it
                 return None
             store.clean_tmp()
             results = _fresh(snap, root, names, store, check_outputs=True)
@@ -293,6 +273,8 @@ def fresh_status(root: Path, names: list[str], context: Any = None) -> dict[str,
     if snap is None:
         return None
     try:
+        if not _lock_unchanged(snap, root):
+            return None
         store = LocalStore(Path(snap["folders"][0]))
         results = _fresh(snap, root, names, store, check_outputs=False)
     except (StoreError, OSError, KeyError, TypeError, ValueError):  # ValueError: a damaged snapshot
@@ -307,20 +289,23 @@ def _fresh(snap: dict[str, Any], root: Path, names: list[str], store, check_outp
     in the local store (with check_outputs, for the selected ones: blobs intact, out view
     current); None as soon as one is not, having changed nothing but the stat cache in memory.
     Every target, not only the selected ones: a full load checks every target's inputs."""
+    from .graph import build_graph, closure
     from .lockfile import lock_entry
     from .outview import current_digest
     from .store import BlobDamaged, StoreError
 
-    chosen = selection(snap, names)
-    if not chosen:  # an unknown name, or no targets at all: the full path says what is wrong
+    targets = snap["targets"]
+    if not targets or any(n not in targets for n in names):  # the full path says what is wrong
         return None
-    chosen_set = set(chosen)
+    graph = build_graph({n: t["refs"] for n, t in targets.items()})
+    order = closure(graph, targets)
+    chosen = set(closure(graph, names)) if names else set(order)
     out_root = Path(snap["folders"][1])
     artifacts: dict[str, str] = {}
     results: dict[str, Result] = {}
-    for name in snap["order"]:
+    for name in order:
         start = time.perf_counter()
-        t = snap["targets"][name]
+        t = targets[name]
         locked = snap["locked"][name]
         listings = {}
         for path, suffixes, want, follow in t["files"]:
@@ -332,7 +317,7 @@ def _fresh(snap: dict[str, Any], root: Path, names: list[str], store, check_outp
         if rec is None or locked != lock_entry(t["static"]["kind"], key, rec.artifact, rec.facts, rec.run):
             return None  # stale, or a build would write another lock entry
         artifacts[name] = rec.artifact
-        if name not in chosen_set:
+        if name not in chosen:
             continue
         if not check_outputs:
             results[name] = Result(name, "fresh", key=key, artifact=rec.artifact, facts=rec.facts,

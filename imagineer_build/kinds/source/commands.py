@@ -59,8 +59,7 @@ def _make_missing_folder(project: Optional[Path], source: str) -> None:  # noqa:
 
     The project loader rejects a spec whose folder does not exist; an upload is how it comes to.
     """
-    from ...core.project import find_root
-    from ...core.spec import SpecErrors, load_yaml
+    from ...core.spec import SpecErrors, find_root, load_yaml
 
     try:
         root = find_root(project or Path.cwd())
