@@ -113,22 +113,24 @@ def build_record(project: Project, name: str, store: Any = None):
     return rec or store.last_action(name)
 
 
-def fresh_build(path: Path | None, targets: list[str]):
+def fresh_build(path: Path | None, targets: list[str], listed: dict | None = None):
     """A no-op `build` answered from the project snapshot without loading the project:
     (the targets' "cached" Results, the out folder), or None when a full build is needed
-    (anything stale, changed, damaged, or no snapshot). See core/snapshot.py."""
+    (anything stale, changed, damaged, or no snapshot). The file inputs it listed go into
+    `listed`, for the Engine of that full build. See core/snapshot.py."""
     from .core.snapshot import fresh_build as fresh
 
     root = _root(path)
-    return fresh(root, targets, _snapshot_context()) if root is not None else None
+    return fresh(root, targets, _snapshot_context(), listed) if root is not None else None
 
 
-def fresh_status(path: Path | None, targets: list[str]):
-    """`status` from the project snapshot when every target is fresh, else None."""
+def fresh_status(path: Path | None, targets: list[str], listed: dict | None = None):
+    """`status` from the project snapshot when every target is fresh, else None (`listed` as
+    for fresh_build)."""
     from .core.snapshot import fresh_status as fresh
 
     root = _root(path)
-    return fresh(root, targets, _snapshot_context()) if root is not None else None
+    return fresh(root, targets, _snapshot_context(), listed) if root is not None else None
 
 
 def snapshot_begin(path: Path | None) -> dict[str, Any] | None:

@@ -76,11 +76,11 @@ def interruptible(cancelled):
             signal.signal(s, h)
 
 
-def _engine(proj, json_out: bool, store=None):
+def _engine(proj, json_out: bool, store=None, listed: dict | None = None):
     from .core.engine import Engine
 
     ui = _ui(json_out)
-    return Engine(proj, ui, store=store), ui
+    return Engine(proj, ui, store=store, listed=listed), ui
 
 
 def _ui(json_out: bool):
@@ -124,11 +124,11 @@ def build(
 
     targets = targets or []
     plain = not (dry_run or refresh or sets or remote) and download is None and push is None and (jobs or 0) >= 0
-    began = None
+    began, listed = None, {}
     if plain:
         from .api import snapshot_begin
 
-        if _fresh_build(project, targets, json_out):
+        if _fresh_build(project, targets, json_out, listed):
             return
         began = snapshot_begin(project)
     from .core.engine import BuildError, BuildOptions
@@ -142,7 +142,7 @@ def build(
     store = _store(proj, remote, no_remote, push=push,
                    download=download)
     snapshot = prepare_snapshot(proj, store, began) if began is not None else None
-    engine, ui = _engine(proj, json_out, store)
+    engine, ui = _engine(proj, json_out, store, listed)
     try:
         with interruptible(engine.cancelled):
             results = engine.build(BuildOptions(targets, jobs, keep_going, dry_run, set(refresh or []), frozen,
@@ -169,12 +169,13 @@ def build(
         typer.echo(f"out views in {proj.out_root}", err=True)
 
 
-def _fresh_build(project: Path | None, targets: list[str], json_out: bool) -> bool:
-    """A no-op build answered from the project snapshot (no project load): True when done."""
+def _fresh_build(project: Path | None, targets: list[str], json_out: bool, listed: dict) -> bool:
+    """A no-op build answered from the project snapshot (no project load): True when done;
+    else what it listed is in `listed`."""
     from .api import fresh_build
     from .core.result import summary_event
 
-    found = fresh_build(project, targets)
+    found = fresh_build(project, targets, listed)
     if found is None:
         return False
     results, out_root = found
@@ -199,12 +200,13 @@ def status(
     """Say which targets are fresh (here), remote (built on the remote cache) or stale, and why."""
     from .api import fresh_status
 
-    results = None if remote else fresh_status(project, targets or [])
+    listed: dict = {}
+    results = None if remote else fresh_status(project, targets or [], listed)
     if results is None:
         from .core.engine import Engine
 
         proj = _load(project, targets=targets)
-        results = Engine(proj, store=_store(proj, remote, no_remote)).status(targets or [])
+        results = Engine(proj, store=_store(proj, remote, no_remote), listed=listed).status(targets or [])
     if not results and not json_out:
         typer.echo("no targets: specs/*.yaml declare none", err=True)
     for r in results.values():

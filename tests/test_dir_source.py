@@ -159,13 +159,14 @@ def test_sidecar_captions_join_the_album(project, shapes):
     assert images["images/shape_003.jpg"]["caption"] is None
     assert images["images/shape_003.jpg"]["format"] == "jpeg"
     # Editing a caption rebuilds the album without probing any image again, and reads only
-    # that caption file: the others come from the memo, by their digest.
+    # that caption file: the last album is patched, and only the two captioned images are
+    # looked up again (in the memo, by their digest).
     (shapes / "shape_000.txt").write_text("a new caption\n")
     (shapes / "shape_001.txt").write_bytes(b"\xff\xfe not text")
     r = project.build()
     ev = next(e for e in r.events() if e.get("event") == "target")
-    assert ev["status"] == "built" and ev["memo"]["media.probe"] == {"hits": 12, "misses": 0}
-    assert ev["memo"]["source.sidecar"] == {"hits": 9, "misses": 2}
+    assert ev["status"] == "built" and ev["memo"]["media.probe"] == {"hits": 2, "misses": 0}
+    assert ev["memo"]["source.sidecar"] == {"hits": 0, "misses": 2}
     images = {im["path"]: im for im in show(project, "shapes")["meta"]["album"]["images"]}
     assert images["images/shape_000.png"]["caption"] == "a new caption"
     assert images["images/shape_002.png"]["caption"] == (shapes / "shape_002.txt").read_text().strip()
@@ -189,8 +190,8 @@ def test_one_new_image_is_the_only_one_probed(project, shapes):
     Image.new("RGB", (150, 120), "purple").save(shapes / "new.png")
     r = project.build()
     ev = next(e for e in r.events() if e.get("event") == "target")
-    assert ev["memo"]["media.probe"] == {"hits": 12, "misses": 1}
-    assert ev["facts"]["images"] == 13
+    assert ev["memo"]["media.probe"] == {"hits": 0, "misses": 1}  # the last album is patched
+    assert ev["facts"]["images"] == 13 and ev["run"]["patched"]["changed files"] == 1
 
 
 def stored(project) -> set[str]:

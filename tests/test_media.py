@@ -73,8 +73,25 @@ def test_phash_agrees_with_imagehash_except_at_float_noise_ties():
     assert len(set(ours)) > 140  # varied inputs, varied hashes: not a constant
 
 
+def test_phash_is_the_same_with_numpy_and_without():
+    """Bulk probing runs the DCT as a numpy matmul, one changed image in plain Python (no
+    numpy import): the same exact integers, so the same hash either way."""
+    import numpy as np
+    from PIL import Image
+
+    from imagineer_build.media.phash import SIZE, _dct_numpy, _dct_python
+
+    rng = np.random.default_rng(7)
+    images = _varied_images(150) + [Image.fromarray(rng.integers(0, 256, (48, 40, 3), dtype=np.uint8))
+                                    for _ in range(50)]
+    for im in images:
+        small = im.convert("L").resize((SIZE, SIZE), Image.Resampling.LANCZOS)
+        assert _dct_python(small) == _dct_numpy(small)
+
+
 def test_probing_an_image_imports_no_scipy(tmp_path):
-    """scipy.fftpack (imagehash's DCT) costs 0.26 s per command: probing must not load it."""
+    """scipy.fftpack (imagehash's DCT) costs 0.26 s per command: probing must not load it,
+    nor numpy (~0.1 s) for one image."""
     import subprocess
     import sys
 
@@ -83,9 +100,9 @@ def test_probing_an_image_imports_no_scipy(tmp_path):
     Image.new("RGB", (40, 30), (1, 2, 3)).save(tmp_path / "a.png")
     code = ("import sys; from imagineer_build.media.decode import probe_file; "
             f"info = probe_file({str(tmp_path / 'a.png')!r}); "
-            "print(info.phash, 'scipy' in sys.modules)")
+            "print(info.phash, 'scipy' in sys.modules, 'numpy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["8000000000000000", "False"]
+    assert out == ["8000000000000000", "False", "False"]
 
 
 def test_near_duplicates_by_chunk_index_match_comparing_every_pair():

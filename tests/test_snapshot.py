@@ -254,3 +254,36 @@ def test_snapshots_hold_no_secret_and_projects_with_a_remote_get_none(cli, tmp_p
         events, loaded = cli.events(*args)
         assert loaded and set(statuses(events).values()) == {"cached"}
     assert not list(Path(cli.env["IMAGINEER_SNAPSHOTS"]).glob("*.snap"))
+
+
+WALKS = """
+import atexit, sys
+import imagineer_build.core.files as files
+walked, walk = [], files.walk_files
+files.walk_files = lambda root, *a, **k: walked.append(str(root)) or walk(root, *a, **k)
+atexit.register(lambda: print("WALKED:" + ",".join(sorted(walked)), file=sys.stderr))
+sys.argv = ["imagineer", *sys.argv[1:]]
+from imagineer_build.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("command", ["build", "status"])
+def test_a_snapshot_that_misses_hands_its_listings_to_the_full_path(cli, command):
+    """A changed image: the snapshot's check walks the folder, finds the change and gives up;
+    the full load that follows takes what it listed instead of walking the folder again."""
+    def walked(*env) -> list[str]:
+        p = subprocess.run([sys.executable, "-c", WALKS, command], cwd=cli.root, capture_output=True, text=True,
+                           env={**cli.env, **dict(env)}, timeout=300)
+        assert p.returncode == 0, p.stderr
+        line = [x for x in p.stderr.splitlines() if x.startswith("WALKED:")][-1][len("WALKED:"):]
+        return [Path(w).name for w in line.split(",") if w]
+
+    assert cli.events()[1] is False
+    _edit_image(cli.root, cli.env)
+    assert walked() == ["link", "shapes"]  # data/link is a folder input too
+    if command == "status":
+        assert walked(("IMAGINEER_SNAPSHOTS", "off")) == ["link", "shapes"]
+    else:
+        events, loaded = cli.events()
+        assert not loaded and set(statuses(events).values()) == {"cached"}  # built, and fast again

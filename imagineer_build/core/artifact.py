@@ -48,8 +48,18 @@ class ArtifactView:
     def meta(self) -> dict[str, Any]:
         if self._meta is None:
             self._meta = _DECODER.raw_decode(self._meta_text, self._meta_at)[0] if self._meta_text else {}
-            self._meta_text = ""
         return self._meta
+
+    @property
+    def reusable(self) -> bool:
+        """Whether again() can make a view whose meta is its own (decoded from the text)."""
+        return bool(self._meta_text)
+
+    def again(self) -> ArtifactView:
+        """The same artifact as a new view: the file lists shared (nobody changes them), the
+        meta decoded again on first use, so no reader sees another's changes to it."""
+        return ArtifactView(self.digest, self.files, self.sizes, None, self.facts, self.locate, self._meta_text,
+                            self._meta_at)
 
     @classmethod
     def parse(cls, digest: str, data: bytes, locate: Callable[[str], Path]) -> ArtifactView:

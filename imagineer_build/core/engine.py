@@ -25,14 +25,14 @@ Emit = Callable[[dict[str, Any]], None]
 
 class Engine:
     """store / out_root: another store and out folder than the project's (`verify` rebuilds
-    in a scratch store)."""
+    in a scratch store); listed: file inputs a project snapshot's check just listed (Planner)."""
 
     def __init__(self, project: Project, emit: Emit | None = None, store: LocalStore | None = None,
-                 out_root: Path | None = None, executor_factory=None):
+                 out_root: Path | None = None, executor_factory=None, listed: dict | None = None):
         self.project = project
         self.store = store or open_store(project)
         self.out_root = out_root or project.out_root
-        self.planner = Planner(project, self.store)
+        self.planner = Planner(project, self.store, listed)
         self.emit = emit or (lambda ev: None)
         self.cancelled = threading.Event()
         self.executor_factory = executor_factory  # (engine, opts) → Executor; None: imagineer.yaml's

@@ -172,6 +172,11 @@ def _digests(found: list[tuple[str, str, os.stat_result]], stat: StatCache,
     return entries
 
 
+def listing_key(fi: FileInput) -> tuple:
+    """What a listing depends on besides the files: list_input of equal keys lists alike."""
+    return fi.path, fi.suffixes, fi.follow_links
+
+
 def still_as_listed(project_root: Path, fi: FileInput, stat: StatCache, listed: FileListing) -> bool:
     """Whether every file a listing named still holds the bytes it was listed with: what a kind
     read while building must be what its key says. One stat per listed file and no folder walk

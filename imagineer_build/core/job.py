@@ -19,6 +19,7 @@ from typing import Any
 
 from .artifact import ArtifactView
 from .kind import BuildContext, FileListing
+from .previous import PreviousBuild, open_previous
 from .registry import load_kinds
 
 
@@ -38,6 +39,7 @@ class Job:
     verify_upstream: bool = False  # the driver checked them already when it runs in this process
     worker: str = "any"  # "models": a kind that loads models (warm workers keep them)
     shard: tuple[int, int] | None = None  # (i, n): only this share of the items, into the memo
+    previous: PreviousBuild | None = None  # the last build, when only the inputs changed since
 
 
 @dataclass
@@ -47,6 +49,7 @@ class Outcome:
     run: dict[str, Any] = field(default_factory=dict)
     memo: dict[str, dict[str, int]] = field(default_factory=dict)  # namespace → hits, misses
     memo_list: str | None = None  # blob naming the memo entries the build used
+    only_read: dict[str, list[str]] | None = None  # BuildContext.read_only's: what to check after
 
 
 def listing_data(listings: dict[str, FileListing]) -> dict[str, dict[str, Any]]:
@@ -71,10 +74,12 @@ def run_job(job: Job, store, emit: Callable[[dict[str, Any]], None],
     views: dict[str, ArtifactView] = {u: store.load_artifact(d, verify=job.verify_upstream)
                                       for u, d in job.upstream.items()}
     workdir = Path(tempfile.mkdtemp(dir=store.tmp, prefix=f"{job.target}."))
+    inputs = listings_from(job.inputs)
     ctx = BuildContext(
         target=job.target, config=config, project_root=Path(job.project_root), settings=job.settings,
-        store=store, upstream=views, inputs=listings_from(job.inputs), refresh=job.refresh, emit=emit,
+        store=store, upstream=views, inputs=inputs, refresh=job.refresh, emit=emit,
         workdir=workdir, cancelled=cancelled or threading.Event(), shard=job.shard,
+        previous=None if job.shard or job.preview else open_previous(job.previous, store, list(inputs)),
     )
     for view in views.values():
         ctx.sizes.update(view.sizes)
@@ -93,7 +98,7 @@ def run_job(job: Job, store, emit: Callable[[dict[str, Any]], None],
     return Outcome(
         artifact=digest, facts=artifact.facts, run=run,
         memo={ns: {"hits": m.hits, "misses": m.misses} for ns, m in ctx.memos.items()},
-        memo_list=store.put_bytes(canonical_json(used)) if used else None,
+        memo_list=store.put_bytes(canonical_json(used)) if used else None, only_read=ctx.only_read,
     )
 
 

@@ -17,6 +17,7 @@ from .hashing import canonical_json, digest_bytes, digest_json
 from .inputs import FileInput, FileListing, Ref  # noqa: F401  (part of the kind contract)
 
 if TYPE_CHECKING:
+    from .previous import Previous
     from .store.cas import BlobWriter
 
 
@@ -168,6 +169,12 @@ class Memo:
             self.used.update(found)
         return found
 
+    def carry(self, keys: Iterable[str]) -> None:
+        """Count keys as used without reading them: a patched build relies on entries its
+        last build read, and a push should send what a full build's would."""
+        with self._lock:
+            self.used.update(keys)
+
     def get(self, key: str) -> tuple[Any, str | None] | None:
         return self.get_many([key]).get(key)
 
@@ -228,6 +235,11 @@ class BuildContext:
     # digest → size of the blobs this build stored or got from upstream: the manifest lists every
     # file's size, and a stat per blob to learn it again was 7 % of a 10,000-image rebuild
     sizes: dict[str, int] = field(default_factory=dict)
+    # the target's last build when only its inputs (files, upstream artifacts) changed since: a
+    # kind may patch it, making the bytes a full build would (core/previous.py)
+    previous: Previous | None = None
+    # folder input → the only files of it this build read (set by read_only); None: all of them
+    only_read: dict[str, list[str]] | None = None
 
     def progress(self, done: int, total: int | None = None, message: str | None = None) -> None:
         ev: dict[str, Any] = {"event": "progress", "target": self.target, "done": done}
@@ -236,6 +248,12 @@ class BuildContext:
         if message:
             ev["message"] = message
         self.emit(ev)
+
+    def read_only(self, path: str, rels: Iterable[str]) -> None:
+        """Say that of the folder input `path` this build read these files only (a patch takes
+        the rest from its last build, by digest): the check after the build that what was read
+        still holds its listed bytes then stats these, not the whole folder again."""
+        self.only_read = {**(self.only_read or {}), path: sorted(set(rels))}
 
     def log(self, message: str, level: str = "info") -> None:
         self.emit({"event": "log", "target": self.target, "level": level, "message": message})

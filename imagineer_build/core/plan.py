@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .files import list_input, still_as_listed
+from .files import list_input, listing_key, still_as_listed
 from .hashing import canonical_json
 from .inputs import FileListing
 from .keys import key_inputs, key_of, key_path, static_inputs
@@ -22,18 +22,26 @@ class KeyInfo:
 
 
 class Planner:
-    def __init__(self, project: Project, store: LocalStore):
+    """listed: file inputs listed moments ago under this build's lock (a project snapshot's
+    check that missed), each used once instead of walking the folder again."""
+
+    def __init__(self, project: Project, store: LocalStore, listed: dict[tuple, FileListing] | None = None):
         self.project = project
         self.store = store
         self.settings = project.settings_dict()
+        self.listed = dict(listed or {})
 
     def listings(self, t: Target) -> dict[str, FileListing]:
-        return {fi.path: list_input(self.project.root, fi, self.store.stat) for fi in t.files}
+        return {fi.path: self.listed.pop(listing_key(fi), None) or list_input(self.project.root, fi, self.store.stat)
+                for fi in t.files}
 
-    def changed_since(self, t: Target, listings: dict[str, FileListing]) -> list[str]:
-        """The inputs whose listed files no longer hold the listed bytes."""
+    def changed_since(self, t: Target, listings: dict[str, FileListing],
+                      only: dict[str, list[str]] | None = None) -> list[str]:
+        """The inputs whose listed files (of a folder in `only`, just the files named there) no
+        longer hold the listed bytes."""
+        only = only or {}
         return [fi.path for fi in t.files
-                if not still_as_listed(self.project.root, fi, self.store.stat, listings[fi.path])]
+                if not still_as_listed(self.project.root, fi, self.store.stat, _part(listings[fi.path], only.get(fi.path)))]
 
     def key(self, t: Target, upstream: dict[str, str], listings: dict[str, FileListing] | None = None) -> KeyInfo:
         """The key of a target given its upstream artifact digests."""
@@ -80,6 +88,12 @@ class Planner:
                 shown = ", ".join(sorted(names)[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
                 parts.append(f"{len(names)} {word} ({shown})")
         return "; ".join(parts) or None
+
+
+def _part(listing: FileListing, rels: list[str] | None) -> FileListing:
+    if rels is None or "" in listing.entries:
+        return listing
+    return FileListing(listing.root, {r: listing.entries[r] for r in rels if r in listing.entries})
 
 
 def explain(old: ActionRecord | None, new: dict[str, Any]) -> list[str]:

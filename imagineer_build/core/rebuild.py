@@ -17,6 +17,7 @@ from .artifact import ArtifactView
 from .job import Job, MissingExtra, Outcome, listing_data
 from .outview import Linker, current_digest, materialize
 from .plan import KeyInfo, Planner
+from .previous import PreviousBuild, previous_build
 from .project import Project, Target
 from .result import Result
 from .store import ActionRecord, BlobDamaged, StoreError, is_digest
@@ -72,7 +73,8 @@ class Rebuilder:
             if cached is not None:
                 return cached
             rec = None
-        reason = ["--refresh"] if refresh and rec else self.planner.why_stale(self.store.last_action(t.name), info)
+        last = self.store.last_action(t.name)
+        reason = ["--refresh"] if refresh and rec else self.planner.why_stale(last, info)
         if self.opts.dry_run:
             if all(upstream.values()):
                 self._preview(t, upstream, info)
@@ -82,7 +84,8 @@ class Rebuilder:
             raise BuildError(f"--remote-only: {t.name} (key {info.key[:12]}) is neither in the local store nor "
                              f"{where}; {'; '.join(reason[:2])}")
         self.emit({"event": "start", "target": t.name, "kind": t.kind_name, "reason": reason})
-        outcome = self._run(t, upstream, info, refresh, preview=False)
+        outcome = self._run(t, upstream, info, refresh, preview=False,
+                            previous=None if refresh else previous_build(last, info.inputs))
         return self._commit(t, info, outcome, reason, start)
 
     def _cached(self, t: Target, info: KeyInfo, rec: ActionRecord, start: float) -> Result | None:
@@ -112,7 +115,8 @@ class Rebuilder:
         return Result(t.name, "cached", time.perf_counter() - start, info.key, rec.artifact, view.size, rec.facts,
                       run=rec.run, reason=reason)
 
-    def _run(self, t: Target, upstream: dict[str, str], info: KeyInfo, refresh: bool, preview: bool) -> Outcome:
+    def _run(self, t: Target, upstream: dict[str, str], info: KeyInfo, refresh: bool, preview: bool,
+             previous: PreviousBuild | None = None) -> Outcome:
         for d in upstream.values():
             self._load_checked(d)
         job = Job(
@@ -121,6 +125,7 @@ class Rebuilder:
             settings=self.planner.settings, project_root=str(self.project.root), store=store_address(self.store),
             upstream=dict(upstream), inputs=listing_data(info.listings), key=info.key, refresh=refresh,
             preview=preview, worker="models" if "gpu" in (t.kind.resources_for(t.config) or {}) else "any",
+            previous=previous,
         )
         need = t.kind.resources_for(t.config) or {"cpu": 1}
         emit = (lambda ev: None) if preview else self.emit
@@ -133,7 +138,7 @@ class Rebuilder:
         return self.executor.submit(job, need, emit).result()
 
     def _commit(self, t: Target, info: KeyInfo, outcome: Outcome, reason: list[str], start: float) -> Result:
-        changed = self.planner.changed_since(t, info.listings)
+        changed = self.planner.changed_since(t, info.listings, outcome.only_read)
         if changed:
             raise BuildError(f"{', '.join(changed)} changed while {t.name} was building; not recorded (build again)")
         digest = str(outcome.artifact)

@@ -46,9 +46,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .files import file_problem, list_input, out_folder, read_regular, store_folder
+from .files import file_problem, list_input, listing_key, out_folder, read_regular, store_folder
 from .hashing import digest_bytes, digest_json
-from .inputs import FileInput
+from .inputs import FileInput, FileListing
 from .keys import key_inputs, key_of
 from .result import Result, built_at
 
@@ -244,10 +244,12 @@ def _lock_unchanged(data: dict[str, Any], root: Path) -> bool:
     return state is not None and state[0] == data["lock"]
 
 
-def fresh_build(root: Path, names: list[str], context: Any = None) -> tuple[dict[str, Result], Path] | None:
+def fresh_build(root: Path, names: list[str], context: Any = None,
+                listed: dict[tuple, FileListing] | None = None) -> tuple[dict[str, Result], Path] | None:
     """A no-op build from the snapshot: (every selected target's "cached" Result, the out
     folder), or None when any target needs the full build. Holds the store's build lock, and
-    gives up rather than wait for it."""
+    gives up rather than wait for it. The file inputs it listed are put in `listed` (see
+    Planner), so the full build that follows a miss does not walk them again."""
     from .store import LocalStore, StoreError
 
     snap = load(root, context)
@@ -259,14 +261,16 @@ def fresh_build(root: Path, names: list[str], context: Any = None) -> tuple[dict
             if not _lock_unchanged(snap, root):  # checked here: another build may write it
                 return None
             store.clean_tmp()
-            results = _fresh(snap, root, names, store, check_outputs=True)
+            results = _fresh(snap, root, names, store, check_outputs=True, listed=listed)
     except (StoreError, OSError, KeyError, TypeError, ValueError):  # ValueError: a damaged snapshot
         return None
     return (results, Path(snap["folders"][1])) if results is not None else None
 
 
-def fresh_status(root: Path, names: list[str], context: Any = None) -> dict[str, Result] | None:
-    """`status` from the snapshot when every target is fresh; None otherwise."""
+def fresh_status(root: Path, names: list[str], context: Any = None,
+                 listed: dict[tuple, FileListing] | None = None) -> dict[str, Result] | None:
+    """`status` from the snapshot when every target is fresh; None otherwise (`listed` as for
+    fresh_build)."""
     from .store import LocalStore, StoreError
 
     snap = load(root, context)
@@ -276,7 +280,7 @@ def fresh_status(root: Path, names: list[str], context: Any = None) -> dict[str,
         if not _lock_unchanged(snap, root):
             return None
         store = LocalStore(Path(snap["folders"][0]))
-        results = _fresh(snap, root, names, store, check_outputs=False)
+        results = _fresh(snap, root, names, store, check_outputs=False, listed=listed)
     except (StoreError, OSError, KeyError, TypeError, ValueError):  # ValueError: a damaged snapshot
         return None
     if results is not None:
@@ -284,7 +288,8 @@ def fresh_status(root: Path, names: list[str], context: Any = None) -> dict[str,
     return results
 
 
-def _fresh(snap: dict[str, Any], root: Path, names: list[str], store, check_outputs: bool) -> dict[str, Result] | None:
+def _fresh(snap: dict[str, Any], root: Path, names: list[str], store, check_outputs: bool,
+           listed: dict[tuple, FileListing] | None = None) -> dict[str, Result] | None:
     """The selected targets' Results when every target's key is the lock's and its record is
     in the local store (with check_outputs, for the selected ones: blobs intact, out view
     current); None as soon as one is not, having changed nothing but the stat cache in memory.
@@ -311,7 +316,10 @@ def _fresh(snap: dict[str, Any], root: Path, names: list[str], store, check_outp
         for path, suffixes, want, follow in t["files"]:
             if file_problem(root / path, want) is not None:  # the load would report it
                 return None
-            listings[path] = list_input(root, FileInput(path, (), suffixes, want, follow), store.stat)
+            fi = FileInput(path, (), tuple(suffixes) if suffixes is not None else None, want, follow)
+            listings[path] = list_input(root, fi, store.stat)
+            if listed is not None:
+                listed[listing_key(fi)] = listings[path]
         key = key_of(key_inputs(t["static"], {r: artifacts[r] for r in t["refs"]}, listings, t["env"]))
         rec = store.actions.get(key) if key == locked.get("key") else None
         if rec is None or locked != lock_entry(t["static"]["kind"], key, rec.artifact, rec.facts, rec.run):

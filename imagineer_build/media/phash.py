@@ -14,35 +14,53 @@ noise PNGs).
 
 from __future__ import annotations
 
+import functools
 import math
-
-import numpy as np
+import sys
 
 SIZE = 32  # the image is reduced to SIZE × SIZE
 KEEP = 8  # the KEEP × KEEP lowest frequencies give the 64 bits
 SCALE = 1 << 20  # fixed point of the cosine table: 255·32·2²⁰·32·2²⁰ < 2⁶³
 
-
-def _cosines() -> np.ndarray:
-    table = [[round(math.cos(math.pi * k * (2 * n + 1) / (2 * SIZE)) * SCALE) for n in range(SIZE)]
-             for k in range(KEEP)]
-    return np.array(table, dtype=np.int64)
-
-
-_DCT = _cosines()
+COSINES = [[round(math.cos(math.pi * k * (2 * n + 1) / (2 * SIZE)) * SCALE) for n in range(SIZE)]
+           for k in range(KEEP)]
 
 
 def phash(image) -> str:
-    """16 hex digits for a Pillow image (any mode)."""
+    """16 hex digits for a Pillow image (any mode). With numpy already imported (pool workers,
+    bulk probing) the DCT is a numpy matmul, 0.08 ms; without it, the same integers in plain
+    Python, 0.7 ms: less than importing numpy (~0.1 s) to hash the one image that changed."""
     from PIL import Image
 
     small = image.convert("L").resize((SIZE, SIZE), Image.Resampling.LANCZOS)
-    pixels = np.asarray(small, dtype=np.int64)
-    low = (_DCT @ pixels) @ _DCT.T  # integer matmul: exact, no BLAS
-    flat = low.reshape(-1)
-    ordered = np.sort(flat)
-    twice_median = int(ordered[KEEP * KEEP // 2 - 1]) + int(ordered[KEEP * KEEP // 2])
+    low = _dct_numpy(small) if "numpy" in sys.modules else _dct_python(small)
+    ordered = sorted(low)
+    twice_median = ordered[KEEP * KEEP // 2 - 1] + ordered[KEEP * KEEP // 2]
     bits = 0
-    for above in (2 * flat > twice_median).tolist():
-        bits = (bits << 1) | above
+    for value in low:
+        bits = (bits << 1) | (2 * value > twice_median)
     return f"{bits:016x}"
+
+
+def _dct_numpy(small) -> list[int]:
+    """The KEEP × KEEP low frequencies, row by row, as exact integers."""
+    import numpy as np
+
+    table = _table()
+    pixels = np.asarray(small, dtype=np.int64)
+    return ((table @ pixels) @ table.T).reshape(-1).tolist()  # integer matmul: exact, no BLAS
+
+
+@functools.cache
+def _table():
+    import numpy as np
+
+    return np.array(COSINES, dtype=np.int64)
+
+
+def _dct_python(small) -> list[int]:
+    """_dct_numpy without numpy: the same products and sums, so the same integers."""
+    data = small.tobytes()
+    columns = list(zip(*(data[i * SIZE:(i + 1) * SIZE] for i in range(SIZE)), strict=True))
+    half = [[sum(c * p for c, p in zip(cos, column, strict=True)) for column in columns] for cos in COSINES]
+    return [sum(x * c for x, c in zip(row, cos, strict=True)) for row in half for cos in COSINES]

@@ -12,53 +12,30 @@ from .select import Item, empty_note, probe_all, select
 
 
 def build_dir(ctx: BuildContext) -> Artifact:
+    if ctx.previous is not None:
+        from .dir_patch import patch_dir
+
+        patched = patch_dir(ctx)
+        if patched is not None:
+            return patched
     cfg = ctx.config
     listing = ctx.inputs[cfg.dir]
-    entries = listing.entries
     items: list[Item] = []
     ignored: list[dict[str, str]] = []
-    sidecar_ext = cfg.sidecar_ext
     root = str(listing.root)  # string joins: pathlib was a visible cost at 10,000 images
-    for rel, (digest, size) in entries.items():
-        low = rel.lower()
-        if low.endswith(IMAGE_SUFFIXES):
+    for rel, (digest, size) in listing.entries.items():
+        role = file_role(rel, cfg.sidecar_ext)
+        if role == "image":
             items.append(Item(rel, f"{root}/{rel}", digest, size))
-        elif sidecar_ext and low.endswith(sidecar_ext):
-            continue  # a caption, read below when its image is kept
-        else:
-            ignored.append({"path": rel, "reason": "not an image file name (" + ", ".join(IMAGE_SUFFIXES) + ")"})
+        elif role == "other":  # a sidecar is read below when its image is kept
+            ignored.append(not_an_image(rel))
     for rel, why in listing.errors.items():
         ignored.append({"path": rel, "reason": why})
         ctx.log(f"skipped {rel}: {why}", "warning")
     probe_all(ctx, items, cfg.decode, lambda d, t: ctx.progress(d, t, "images probed"), cfg.filter)
     sel = select(items, cfg.filter, cfg.dedup)
-    files: dict[str, str] = {}
-    images: list[AlbumImage] = []
     ctx.put_files([(it.path, it.digest, it.size) for it in sel.kept])
-    sidecars = read_sidecars(ctx, listing, [posixpath.splitext(it.id)[0] + sidecar_ext for it in sel.kept]
-                             if sidecar_ext else [])
-    for n, it in enumerate(sel.kept):
-        path = f"images/{it.id}"
-        files[path] = it.digest
-        captions = []
-        if sidecar_ext:
-            side = posixpath.splitext(it.id)[0] + sidecar_ext
-            if side in sidecars:
-                text, problem = sidecars[side]
-                if problem:
-                    ignored.append({"path": side, "reason": problem})
-                    ctx.log(f"skipped caption {side}: {problem}", "warning")
-                elif text:
-                    captions.append({"text": text, "origin": "sidecar"})
-        info = it.info
-        images.append(AlbumImage(
-            digest=it.digest, path=path, width=info["width"], height=info["height"], format=info["format"],
-            origin=f"dir:{cfg.dir}/{it.id}", phash=info["phash"],
-            caption=captions[0]["text"] if captions else None, captions=captions,
-            extra={"frames": info["frames"]} if info.get("frames", 1) > 1 else {},
-        ))
-        if n % 200 == 0:
-            ctx.check_cancelled()
+    images = album_images(ctx, listing, sel.kept, ignored)
     for it in sel.skipped:
         ctx.log(f"skipped {it['path']}: {it['reason']}", "warning")
     album = Album(images, {"skipped": sel.skipped + ignored, "filtered": sel.filtered,
@@ -67,8 +44,53 @@ def build_dir(ctx: BuildContext) -> Artifact:
     if not images:
         run["note"] = empty_note(len(items), sel.filtered + sel.skipped + ignored)
         ctx.log(run["note"], "warning")
+    files = {im.path: im.digest for im in images}
     files.update({rel: ctx.put_bytes(data) for rel, data in manifest_files(album).items()})
     return Artifact(files=files, meta=album.meta(), facts=album.facts(), run=run)
+
+
+def file_role(rel: str, sidecar_ext: str | None) -> str:
+    """"image", "sidecar" (a caption file, read with its image) or "other" (reported, unused)."""
+    low = rel.lower()
+    if low.endswith(IMAGE_SUFFIXES):
+        return "image"
+    if sidecar_ext and low.endswith(sidecar_ext):
+        return "sidecar"
+    return "other"
+
+
+def not_an_image(rel: str) -> dict[str, str]:
+    return {"path": rel, "reason": "not an image file name (" + ", ".join(IMAGE_SUFFIXES) + ")"}
+
+
+def album_images(ctx: BuildContext, listing, kept: list[Item], problems: list[dict[str, str]]) -> list[AlbumImage]:
+    """The album records of kept images, in order, with their sidecar captions; a sidecar that
+    cannot be used is appended to `problems` (and logged) once per image it belongs to."""
+    cfg = ctx.config
+    ext = cfg.sidecar_ext
+    sidecars = read_sidecars(ctx, listing, [posixpath.splitext(it.id)[0] + ext for it in kept]) if ext else {}
+    images: list[AlbumImage] = []
+    for n, it in enumerate(kept):
+        captions = []
+        if ext:
+            side = posixpath.splitext(it.id)[0] + ext
+            if side in sidecars:
+                text, problem = sidecars[side]
+                if problem:
+                    problems.append({"path": side, "reason": problem})
+                    ctx.log(f"skipped caption {side}: {problem}", "warning")
+                elif text:
+                    captions.append({"text": text, "origin": "sidecar"})
+        info = it.info
+        images.append(AlbumImage(
+            digest=it.digest, path=f"images/{it.id}", width=info["width"], height=info["height"],
+            format=info["format"], origin=f"dir:{cfg.dir}/{it.id}", phash=info["phash"],
+            caption=captions[0]["text"] if captions else None, captions=captions,
+            extra={"frames": info["frames"]} if info.get("frames", 1) > 1 else {},
+        ))
+        if n % 200 == 0:
+            ctx.check_cancelled()
+    return images
 
 
 SIDECAR_NS, SIDECAR_VERSION = "source.sidecar", "1"  # bump when caption_text changes

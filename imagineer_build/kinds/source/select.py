@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from ...core.hashing import digest_bytes
 from ...core.kind import BuildContext
 from ...media.decode import PROBE_VERSION, DecodeLimits, probe_read
-from ...media.dedup import Candidate, near_duplicates
 from ...media.pool import process_pool
 from .config import DecodeConfig, DedupConfig, FilterConfig
 
@@ -54,7 +53,7 @@ def probe_all(ctx: BuildContext, items: list[Item], decode: DecodeConfig,
         progress(done, total)
     jobs = list(todo.values())
     pooled = len(jobs) >= POOL_THRESHOLD and ctx.jobs > 1
-    job = partial(probe_and_store, limits=limits, flt=flt, writer=ctx.blob_writer())
+    job = partial(probe_and_store, limits=limits, flt=flt, writer=ctx.blob_writer(), bulk=pooled)
     with process_pool(ctx.jobs) if pooled else contextlib.nullcontext() as pool, memo.batch() as remember:
         mapper = partial(pool.map, chunksize=32) if pooled else map
         results = mapper(job, [(it.path, it.digest) for it in jobs])
@@ -72,10 +71,12 @@ def probe_all(ctx: BuildContext, items: list[Item], decode: DecodeConfig,
 
 
 def probe_and_store(path_digest: tuple[str, str], limits: DecodeLimits, flt: FilterConfig | None,
-                    writer: BlobWriter) -> tuple[dict, bool]:
+                    writer: BlobWriter, bulk: bool = False) -> tuple[dict, bool]:
     """Pool job: (the probe of one file, read once; whether its bytes were the listed ones).
     Listed bytes of a readable image that passes the filter are stored on the way; a file that
     changed since it was listed is not (the build then fails its after-build check)."""
+    if bulk:
+        import numpy  # noqa: F401  phash's matmul: a pool worker pays the import once for many images
     path, digest = path_digest
     info, data = probe_read(path, limits)
     listed = data is not None and digest_bytes(data) == digest
@@ -117,6 +118,8 @@ def select(items: list[Item], flt: FilterConfig, dedup: DedupConfig) -> Selectio
                 uniq.append(it)
         ok = uniq
     if dedup.near and ok:
+        from ...media.dedup import Candidate, near_duplicates  # numpy: not for a patched source
+
         tie = tie_ranks([it.id for it in ok])
         cands = [Candidate(it.id, it.info["phash"], (it.info["width"] * it.info["height"], it.size, tie[it.id]))
                  for it in ok]
