@@ -37,6 +37,15 @@ def animated(path: Path, seed: int) -> None:
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=50)
 
 
+def shots(root: Path, n: int) -> Path:
+    """data/shots with n noise images, img00.png …"""
+    folder = root / "data" / "shots"
+    folder.mkdir(parents=True)
+    for i in range(n):
+        noise(folder / f"img{i:02d}.png", i)
+    return folder
+
+
 def build(root: Path):
     events: list[dict] = []
     result = Engine(Project.load(root), events.append).build(BuildOptions(no_workers=True))["shots"]
@@ -88,10 +97,7 @@ def edit(folder: Path, rng: random.Random, n: int) -> str:
 
 @pytest.mark.parametrize("seed", [19, 20, 21])
 def test_patched_builds_are_full_builds_byte_for_byte(project, seed):
-    folder = project.root / "data" / "shots"
-    folder.mkdir(parents=True)
-    for i in range(16):
-        noise(folder / f"img{i:02d}.png", i)
+    folder = shots(project.root, 16)
     for i in range(0, 16, 3):
         (folder / f"img{i:02d}.txt").write_text(f"a caption for image {i}\n")
     (folder / "readme.md").write_text("not an image\n")
@@ -113,10 +119,7 @@ def test_patched_builds_are_full_builds_byte_for_byte(project, seed):
 def test_a_patch_reads_only_the_changed_files(project):
     """One changed image: one probe, no other image looked up, and the out view's album files
     hold the new record (a patch copies the others' lines)."""
-    folder = project.root / "data" / "shots"
-    folder.mkdir(parents=True)
-    for i in range(12):
-        noise(folder / f"img{i:02d}.png", i)
+    folder = shots(project.root, 12)
     project.spec(SPEC)
     build(project.root)
     noise(folder / "img05.png", 99)
@@ -131,10 +134,7 @@ def test_a_patch_reads_only_the_changed_files(project):
 
 def test_a_config_change_is_never_patched(project):
     """The last build is offered only when nothing but the inputs changed."""
-    folder = project.root / "data" / "shots"
-    folder.mkdir(parents=True)
-    for i in range(6):
-        noise(folder / f"img{i:02d}.png", i)
+    folder = shots(project.root, 6)
     project.spec(SPEC)
     build(project.root)
     project.spec(SPEC.replace("[24, 24]", "[20, 20]"))
@@ -149,10 +149,7 @@ def test_the_check_after_a_patch_covers_the_files_it_read(project):
     from imagineer_build.core.plan import Planner
     from imagineer_build.core.store import LocalStore
 
-    folder = project.root / "data" / "shots"
-    folder.mkdir(parents=True)
-    for i in range(4):
-        noise(folder / f"img{i:02d}.png", i)
+    folder = shots(project.root, 4)
     project.spec(SPEC)
     proj = Project.load(project.root)
     planner = Planner(proj, LocalStore(proj.store_root))
@@ -169,10 +166,7 @@ def test_a_patch_heals_a_lost_image_and_ignores_a_damaged_album_file(project):
     from the folder, and a damaged album.jsonl is made anew instead of having lines copied."""
     from imagineer_build.core.store import LocalStore
 
-    folder = project.root / "data" / "shots"
-    folder.mkdir(parents=True)
-    for i in range(8):
-        noise(folder / f"img{i:02d}.png", i)
+    folder = shots(project.root, 8)
     project.spec(SPEC)
     first = build(project.root)
     proj = Project.load(project.root)
