@@ -47,10 +47,6 @@ class Previous:
         self.build, self.view, self.store = build, view, store
         self._paths = input_paths
 
-    @property
-    def artifact(self) -> str:
-        return self.build.artifact
-
     def read(self, rel: str) -> bytes | None:
         """A file of the previous artifact, or None when its blob is gone or damaged."""
         digest = self.view.files.get(rel)

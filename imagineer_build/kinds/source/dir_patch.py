@@ -69,13 +69,13 @@ def patch_dir(ctx: BuildContext) -> Artifact | None:
             filtered_new.append({"path": it.id, "reason": reason})
         else:
             kept_new.append(it)
-    index = {r["path"][len("images/"):]: n for n, r in enumerate(old_images)}
-    untouched = [r for r in old_images if r["path"][len("images/"):] not in touched]
+    index = {_rel(r["path"]): n for n, r in enumerate(old_images)}
+    untouched = [r for r in old_images if _rel(r["path"]) not in touched]
     if not _stay_apart(ctx, kept_new, untouched, report["duplicates"], entries, root):
         return None
 
     problems: list[dict[str, str]] = []
-    added = {im.path[len("images/"):]: im.to_dict() for im in album_images(ctx, listing, kept_new, problems)}
+    added = {_rel(im.path): im.to_dict() for im in album_images(ctx, listing, kept_new, problems)}
     keep = {rel for rel in index if rel not in touched} | set(added)
     order = [rel for rel in entries if rel in keep]  # the listing's order is the full build's
     if not order:
@@ -105,7 +105,12 @@ def patch_dir(ctx: BuildContext) -> Artifact | None:
     files.update({rel: ctx.put_bytes(data) for rel, data in made.items()})
     facts = {"images": len(records), **{k: len(v) for k, v in meta["report"].items()}}
     return Artifact(files=files, meta=meta, facts=facts,
-                    run={"patched": {"from": prev.artifact, "changed files": len(changed)}})
+                    run={"patched": {"from": prev.view.digest, "changed files": len(changed)}})
+
+
+def _rel(path: str) -> str:
+    """A record's file in the folder: its path in the album is images/<that>."""
+    return path[len("images/"):]
 
 
 def _old_album(meta: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
@@ -162,19 +167,18 @@ def _stay_apart(ctx: BuildContext, new: list[Item], kept: list[dict[str, Any]], 
         return True
     dropped = [Item(e["path"], f"{root}/{e['path']}", *entries[e["path"]]) for e in duplicates if e["path"] in entries]
     probe_all(ctx, dropped, ctx.config.decode)  # in the memo: probed by the last build
-    digests = [r["digest"] for r in kept] + [it.digest for it in dropped]
-    hashes = [int(r["phash"], 16) for r in kept] + [int(it.info["phash"], 16) for it in dropped if it.info.get("ok")]
-    if len(dropped) != len(duplicates) or len(hashes) != len(digests):
+    if len(dropped) != len(duplicates) or not all(it.info.get("ok") for it in dropped):
         return False
-    for n, it in enumerate(new):
-        others = new[:n] + new[n + 1:]
-        if dedup.exact and (it.digest in digests or any(o.digest == it.digest for o in others)):
+    digests = {r["digest"] for r in kept} | {it.digest for it in dropped}
+    hashes = [int(r["phash"], 16) for r in kept] + [int(it.info["phash"], 16) for it in dropped]
+    for it in new:  # each against the others and the new ones before it: every pair once
+        h = int(it.info["phash"], 16)
+        if dedup.exact and it.digest in digests:
             return False
-        if dedup.near:
-            h, t = int(it.info["phash"], 16), dedup.threshold
-            if any((h ^ o).bit_count() <= t for o in hashes) or \
-                    any((h ^ int(o.info["phash"], 16)).bit_count() <= t for o in others):
-                return False
+        if dedup.near and any((h ^ o).bit_count() <= dedup.threshold for o in hashes):
+            return False
+        digests.add(it.digest)
+        hashes.append(h)
     return True
 
 
