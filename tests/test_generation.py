@@ -113,14 +113,16 @@ def test_per_image_memo_edit_one_row_reorder_rows_and_set_theme(project):
     edited[2]["visual_layout"] = "a king with a golden club"
     write_csv(project.root / "data/deck.csv", edited)
     r = project.build()
-    assert target_event(r, "deck")["memo"]["generation.image"] == {"hits": 2, "misses": 1}
+    edit = target_event(r, "deck")  # a patch of the last build: the other two images are kept as they are
+    assert edit["memo"]["generation.image"] == {"hits": 0, "misses": 1} and edit["run"]["patched"]["kept images"] == 2
     with Image.open(project.root / "out/deck/images/003_king-of-clubs.png") as im:
         assert "a king with a golden club" in im.text["parameters"]
     # Rows reordered: new file names and a new artifact, but not one image generated.
     write_csv(project.root / "data/deck.csv", list(reversed(CARD_ROWS)))
     r = project.build()
     ev = target_event(r, "deck")
-    assert ev["status"] == "built" and ev["memo"]["generation.image"] == {"hits": 3, "misses": 0}
+    # (the middle row keeps its place and name: kept; the other two are found in the memo)
+    assert ev["status"] == "built" and ev["memo"]["generation.image"] == {"hits": 2, "misses": 0}
     after = out_images(project)
     assert list(after)[0] == "001_king-of-clubs.png"
     assert np.array_equal(pixels(after["001_king-of-clubs.png"]), before["003_king-of-clubs.png"])

@@ -59,7 +59,8 @@ def test_one_worker_serves_consecutive_builds_and_stop_ends_it(project):
     second = project.build()
     assert second.code == 0 and started(second) == []  # the same warm process did it
     gen = next(e for e in second.events() if e.get("event") == "target")
-    assert gen["memo"]["generation.image"] == {"hits": 1, "misses": 1}
+    # a patch: the unchanged row's image kept from the last build, the edited one made
+    assert gen["memo"]["generation.image"] == {"hits": 0, "misses": 1} and gen["run"]["patched"]["kept images"] == 1
     [again] = workers(project)
     assert again["pid"] == w["pid"] and again["jobs"] == 2
     # the same build in this process gives the same bytes as the worker did

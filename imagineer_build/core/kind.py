@@ -169,6 +169,11 @@ class Memo:
             self.used.update(found)
         return found
 
+    def peek_many(self, keys: Iterable[str]) -> dict[str, tuple[Any, str | None]]:
+        """get_many without counting or naming the entries as used: a patch that must know
+        what its last build used for an item it drops."""
+        return self.store.memo_get_many(self.ns, list(keys))
+
     def carry(self, keys: Iterable[str]) -> None:
         """Count keys as used without reading them: a patched build relies on entries its
         last build read, and a push should send what a full build's would."""

@@ -112,15 +112,7 @@ def patched_manifest_files(records: list[dict[str, Any]], reused: list[int | Non
     of old_count records (None: a new record), copying the unchanged records' lines from that
     album's files: encoding 10,000 records again to change one was most of a patched source's
     time. Either file is made in full where the old one does not hold one line per record."""
-    line = _line_encoder()
-    old_lines = old_jsonl.split(b"\n") if old_jsonl else []
-    if not records:
-        jsonl = b""
-    elif len(old_lines) == old_count + 1 and not old_lines[-1]:
-        jsonl = b"\n".join(old_lines[i] if i is not None else line(rec).encode("utf-8")
-                           for rec, i in zip(records, reused, strict=True)) + b"\n"
-    else:
-        jsonl = "".join(line(rec) + "\n" for rec in records).encode("utf-8")
+    jsonl = patched_jsonl(records, reused, old_count, old_jsonl)
     # a reused record without extra columns has the fixed ones only: its row is its old line
     rows = [None if i is not None and not rec["extra"] else _csv_row(rec, None)
             for rec, i in zip(records, reused, strict=True)]
@@ -136,6 +128,21 @@ def patched_manifest_files(records: list[dict[str, Any]], reused: list[int | Non
         csv = _csv_text(columns, [r if r is not None else _csv_row(rec, None) for rec, r in zip(records, rows, strict=True)],
                         header=True).encode("utf-8")
     return {"album.jsonl": jsonl, "album.csv": csv}
+
+
+def patched_jsonl(records: list[dict[str, Any]], reused: list[int | None], old_count: int,
+                  old_jsonl: bytes | None) -> bytes:
+    """album.jsonl of records without labels, where record n is line reused[n] of an old
+    album.jsonl of old_count lines (None: encode it); made in full where the old file does not
+    hold one line per record. The lines are album_jsonl's."""
+    line = _line_encoder()
+    old_lines = old_jsonl.split(b"\n") if old_jsonl else []
+    if not records:
+        return b""
+    if len(old_lines) == old_count + 1 and not old_lines[-1]:
+        return b"\n".join(old_lines[i] if i is not None else line(rec).encode("utf-8")
+                          for rec, i in zip(records, reused, strict=True)) + b"\n"
+    return "".join(line(rec) + "\n" for rec in records).encode("utf-8")
 
 
 def _line_encoder():

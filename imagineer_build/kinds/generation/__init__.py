@@ -111,10 +111,12 @@ class GenerationKind(MediaKind):
     def build(self, ctx: BuildContext) -> Artifact:
         from ...models import compute_threads, memo_model_identity, resolve_model
         from ...textfmt import plural
-        from .album_out import build_artifact
+        from .album_out import build_artifact, shared_params
         from .expand import expand
         from .lora_stack import resolve_stack
+        from .patch import carry_memo, kept_images
         from .render import Settings, render
+        from .webui import checkpoint_sha256
 
         cfg: GenerationConfig = ctx.config
         name = _model_name(cfg, ctx.settings)
@@ -124,12 +126,19 @@ class GenerationKind(MediaKind):
                                                                        "threads": compute_threads(ctx.settings)},
                      width=cfg.size[0], height=cfg.size[1], steps=cfg.steps, guidance=cfg.guidance,
                      scheduler=cfg.scheduler, batch_size=cfg.batch_size, stack=resolve_stack(ctx, cfg.loras))
-        rendered = render(ctx, jobs, s)
+        shared = shared_params(s, checkpoint_sha256(ctx, spec))
+        kept = kept_images(ctx, jobs, s)
+        rendered = render(ctx, [job for job in jobs if job.stem not in kept], s)
         if ctx.shard is not None:
             return None  # this share of the images is in the memo; the unsharded build assembles
         if rendered.generated:
-            ctx.log(f"generated {plural(rendered.generated, 'image')}, {len(jobs) - rendered.generated} from the memo")
-        return build_artifact(ctx, jobs, s, rendered)
+            ctx.log(f"generated {plural(rendered.generated, 'image')}, {len(jobs) - rendered.generated} made before")
+        carry_memo(ctx, jobs, kept, s, shared)
+        old_jsonl = (len(ctx.previous.view.meta["album"]["images"]), ctx.previous.read("album.jsonl")) if kept else (0, None)
+        artifact = build_artifact(ctx, jobs, s, shared, rendered, kept, old_jsonl)
+        if kept:
+            artifact.run = {"patched": {"from": ctx.previous.view.digest, "kept images": len(kept)}}
+        return artifact
 
     def describe(self, view: ArtifactView, limit: int | None = 50) -> str:
         from ...media.album import Album

@@ -5,16 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from ...core.artifact import Artifact
 from ...core.hashing import digest_json
 from ...core.kind import BuildContext
-from ...media.album import Album, AlbumImage, album_jsonl
+from ...media.album import ALBUM_VERSION, patched_jsonl
 from ...media.contact import MAX_ITEMS, contact_sheet, sheet_key
 from .pngmeta import with_metadata
 from .render import ImageJob, Rendered, Settings
-from .webui import checkpoint_sha256
 
 
 def shared_params(s: Settings, model_sha256: str | None = None) -> dict[str, Any]:
@@ -42,52 +42,77 @@ def image_params(own: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any]:
 FINAL_NS, FINAL_VERSION = "generation.final", "2"
 
 
-def build_artifact(ctx: BuildContext, jobs: list[ImageJob], s: Settings, rendered: Rendered) -> Artifact:
+def image_record(target: str, job: ImageJob, s: Settings, digest: str, phash: str) -> dict[str, Any]:
+    """An image's album record, in AlbumImage.to_dict's layout."""
+    return {"digest": digest, "path": f"images/{job.stem}.png", "width": s.width, "height": s.height,
+            "format": "png", "origin": f"generation:{target}", "phash": phash, "caption": job.prompt,
+            "captions": [{"text": job.prompt, "origin": "prompt"}],
+            "extra": {"row": job.row, "row_index": job.row_index, "variations": job.variations, "seed": job.seed,
+                      "prompt": job.prompt, "negative": job.negative, "copy": job.copy}}
+
+
+def generation_meta(s: Settings) -> dict[str, Any]:
+    return {"model": s.model_name, "model_identity": s.model_identity, "loras": [lo.record() for lo in s.stack],
+            "size": [s.width, s.height], "steps": s.steps, "guidance": s.guidance, "scheduler": s.scheduler}
+
+
+@dataclass(frozen=True)
+class Kept:
+    """An image the last build made as this one would (see patch.py): its place in that
+    build's album, its record and its JSON sidecar's blob."""
+
+    index: int
+    record: dict[str, Any]
+    sidecar: str
+
+
+def build_artifact(ctx: BuildContext, jobs: list[ImageJob], s: Settings, shared: dict[str, Any], rendered: Rendered,
+                   kept: dict[str, Kept] | None = None, old_jsonl: tuple[int, bytes | None] = (0, None)) -> Artifact:
+    """The album of every job: the kept ones (by stem) as the last build made them, the others
+    from what rendered; old_jsonl: (record count, bytes) of the last album.jsonl, whose kept
+    lines are copied."""
+    kept = kept or {}
     files: dict[str, str] = {}
-    images: list[AlbumImage] = []
+    records: list[dict[str, Any]] = []
+    reused: list[int | None] = []
     failed: list[dict[str, Any]] = []
     sheet: list[tuple[str, str]] = []
     table: list[dict[str, Any]] = []
-    model_sha256 = checkpoint_sha256(ctx, s.model_spec)
-    done = [job for job in jobs if job.memo_key in rendered.images]
-    finals = _finals(ctx, done, shared_params(s, model_sha256), rendered)
+    finals = _finals(ctx, [job for job in jobs if job.stem not in kept and job.memo_key in rendered.images],
+                     shared, rendered)
     for job in jobs:
-        if job.memo_key not in rendered.images:
-            failed.append({"path": f"images/{job.stem}.png", "reason": rendered.failed.get(job.memo_key, "not generated"),
+        path = f"images/{job.stem}.png"
+        if job.stem in kept:
+            k = kept[job.stem]
+            rec, sidecar = k.record, k.sidecar
+            reused.append(k.index)
+        elif job.memo_key in rendered.images:
+            digest, sidecar = finals[job.memo_key]
+            rec = image_record(ctx.target, job, s, digest, rendered.images[job.memo_key][1].get("phash", ""))
+            reused.append(None)
+        else:
+            failed.append({"path": path, "reason": rendered.failed.get(job.memo_key, "not generated"),
                            "prompt": job.prompt, "seed": job.seed})
             continue
-        _, info = rendered.images[job.memo_key]
-        digest, sidecar = finals[job.memo_key]
-        path = f"images/{job.stem}.png"
-        files[path] = digest
+        files[path] = rec["digest"]
         files[f"images/{job.stem}.json"] = sidecar
-        images.append(AlbumImage(
-            digest=digest, path=path, width=s.width, height=s.height, format="png",
-            origin=f"generation:{ctx.target}", phash=info.get("phash", ""), caption=job.prompt,
-            captions=[{"text": job.prompt, "origin": "prompt"}],
-            extra={"row": job.row, "row_index": job.row_index, "variations": job.variations, "seed": job.seed,
-                   "prompt": job.prompt, "negative": job.negative, "copy": job.copy},
-        ))
-        sheet.append((digest, job.stem))
+        records.append(rec)
+        sheet.append((rec["digest"], job.stem))
         table.append({"file": path, "seed": job.seed, **job.row, **job.variations, "prompt": job.prompt})
     for f in failed:
         ctx.log(f"not generated: {f['path']}: {f['reason']}", "warning")
-    if not images and jobs:
+    if not records and jobs:
         raise RuntimeError(f"no image could be generated; first failure: {failed[0]['reason']}")
-    if images:
+    if records:
         thumb = min(160, max(s.width, s.height))
         shown = [(ctx.blob_path(d), stem) for d, stem in sheet[:MAX_ITEMS]]  # only the shown ones are looked up
         files["contact.png"] = ctx.memo_blob("media.contact", sheet_key(shown, thumb=thumb),
                                              lambda: contact_sheet(shown, thumb=thumb))
         files["album.csv"] = ctx.put_bytes(_csv(table))
-    album = Album(images, {"failed": failed})
-    if images:
-        files["album.jsonl"] = ctx.put_bytes(album_jsonl(album))
-    meta = album.meta()
-    meta["generation"] = {"model": s.model_name, "model_identity": s.model_identity,
-                          "loras": [lo.record() for lo in s.stack], "size": [s.width, s.height],
-                          "steps": s.steps, "guidance": s.guidance, "scheduler": s.scheduler}
-    return Artifact(files=files, meta=meta, facts=album.facts())
+        files["album.jsonl"] = ctx.put_bytes(patched_jsonl(records, reused, *old_jsonl))
+    meta = {"album": {"version": ALBUM_VERSION, "images": records}, "report": {"failed": failed},
+            "generation": generation_meta(s)}
+    return Artifact(files=files, meta=meta, facts={"images": len(records), "failed": len(failed)})
 
 
 def _finals(ctx: BuildContext, done: list[ImageJob], shared: dict[str, Any],

@@ -12,8 +12,11 @@ NOT_WORD = re.compile(r"[^\w]+|_+")
 
 def slug(text: str, max_len: int = MAX_PART) -> str:
     """Lower-case words joined by '-': accents folded, anything but letters and digits dropped."""
-    text = unicodedata.normalize("NFKD", str(text))
-    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    text = str(text)
+    if not text.isascii():  # ASCII has nothing to fold
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c))
+    text = text.lower()
     text = NOT_WORD.sub("-", text).strip("-")
     return text[:max_len].rstrip("-")
 

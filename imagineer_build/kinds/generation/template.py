@@ -84,6 +84,8 @@ SPACES, EMPTY_ITEMS, SPACE_COMMA = re.compile(r"\s+"), re.compile(r"\s*,(\s*,)+"
 
 def tidy(text: str) -> str:
     """Collapse what empty placeholders leave behind: double spaces, empty comma items."""
+    if text.isprintable() and "  " not in text and ",," not in text and " ," not in text:
+        return text.strip(" ,")  # nothing to collapse (printable: no whitespace but " ")
     text = SPACES.sub(" ", text)
     text = EMPTY_ITEMS.sub(",", text)  # ", ," left by an empty value
     text = SPACE_COMMA.sub(",", text)
