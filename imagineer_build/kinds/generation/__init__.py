@@ -114,7 +114,7 @@ class GenerationKind(MediaKind):
         from .album_out import build_artifact, shared_params
         from .expand import expand
         from .lora_stack import resolve_stack
-        from .patch import carry_memo, kept_images
+        from .patch import carry_memo, kept_images, last_jsonl
         from .render import Settings, render
         from .webui import checkpoint_sha256
 
@@ -134,8 +134,7 @@ class GenerationKind(MediaKind):
         if rendered.generated:
             ctx.log(f"generated {plural(rendered.generated, 'image')}, {len(jobs) - rendered.generated} made before")
         carry_memo(ctx, jobs, kept, s, shared)
-        old_jsonl = (len(ctx.previous.view.meta["album"]["images"]), ctx.previous.read("album.jsonl")) if kept else (0, None)
-        artifact = build_artifact(ctx, jobs, s, shared, rendered, kept, old_jsonl)
+        artifact = build_artifact(ctx, jobs, s, shared, rendered, kept, last_jsonl(ctx, kept))
         if kept:
             artifact.run = {"patched": {"from": ctx.previous.view.digest, "kept images": len(kept)}}
         return artifact

@@ -67,9 +67,24 @@ def carry_memo(ctx: BuildContext, jobs: list[ImageJob], kept: dict[str, Kept], s
     dropped = [r for i, r in enumerate(old) if i not in used]
     gone: set[str] = set()
     if dropped:
-        as_jobs = [ImageJob(index=0, stem=r["path"][len("images/"):-len(".png")], **r["extra"]) for r in dropped]
+        as_jobs = [j for j in map(_as_job, dropped) if j is not None]
         render_keys = s.memo_keys(as_jobs)
         found = ctx.memo(MEMO_NS).peek_many(render_keys)
         rows = [[found[k][1], own_params(j), j.stem] for j, k in zip(as_jobs, render_keys, strict=True) if k in found]
         gone = set(ctx.memo(FINAL_NS).keys_of(rows, before=[FINAL_VERSION], after=[shared]))
     ctx.memo(FINAL_NS).carry(k for k in ctx.previous.memo_keys(FINAL_NS) if k not in gone)
+
+
+def _as_job(record: dict[str, Any]) -> ImageJob | None:
+    """The job that made a record of the last album (None for a record it cannot be)."""
+    try:
+        return ImageJob(index=0, stem=record["path"][len("images/"):-len(".png")], **record["extra"])
+    except (KeyError, TypeError):
+        return None
+
+
+def last_jsonl(ctx: BuildContext, kept: dict[str, Kept]) -> tuple[int, bytes | None]:
+    """(record count, album.jsonl) of the last build, whose kept images' lines are copied."""
+    if not kept:
+        return 0, None
+    return len(ctx.previous.view.meta["album"]["images"]), ctx.previous.read("album.jsonl")
