@@ -126,11 +126,11 @@ class GenerationKind(MediaKind):
                                                                        "threads": compute_threads(ctx.settings)},
                      width=cfg.size[0], height=cfg.size[1], steps=cfg.steps, guidance=cfg.guidance,
                      scheduler=cfg.scheduler, batch_size=cfg.batch_size, stack=resolve_stack(ctx, cfg.loras))
-        shared = shared_params(s, checkpoint_sha256(ctx, spec))
         kept = kept_images(ctx, jobs, s)
         rendered = render(ctx, [job for job in jobs if job.stem not in kept], s)
         if ctx.shard is not None:
             return None  # this share of the images is in the memo; the unsharded build assembles
+        shared = shared_params(s, checkpoint_sha256(ctx, spec))
         if rendered.generated:
             ctx.log(f"generated {plural(rendered.generated, 'image')}, {len(jobs) - rendered.generated} made before")
         carry_memo(ctx, jobs, kept, s, shared)

@@ -11,7 +11,7 @@ from typing import Any
 from ...core.artifact import Artifact
 from ...core.hashing import digest_json
 from ...core.kind import BuildContext
-from ...media.album import ALBUM_VERSION, patched_jsonl
+from ...media.album import ALBUM_VERSION, AlbumImage, patched_jsonl
 from ...media.contact import MAX_ITEMS, contact_sheet, sheet_key
 from .pngmeta import with_metadata
 from .render import ImageJob, Rendered, Settings
@@ -43,12 +43,14 @@ FINAL_NS, FINAL_VERSION = "generation.final", "2"
 
 
 def image_record(target: str, job: ImageJob, s: Settings, digest: str, phash: str) -> dict[str, Any]:
-    """An image's album record, in AlbumImage.to_dict's layout."""
-    return {"digest": digest, "path": f"images/{job.stem}.png", "width": s.width, "height": s.height,
-            "format": "png", "origin": f"generation:{target}", "phash": phash, "caption": job.prompt,
-            "captions": [{"text": job.prompt, "origin": "prompt"}],
-            "extra": {"row": job.row, "row_index": job.row_index, "variations": job.variations, "seed": job.seed,
-                      "prompt": job.prompt, "negative": job.negative, "copy": job.copy}}
+    """An image's album record (the patch compares the last build's with this)."""
+    return AlbumImage(
+        digest=digest, path=f"images/{job.stem}.png", width=s.width, height=s.height, format="png",
+        origin=f"generation:{target}", phash=phash, caption=job.prompt,
+        captions=[{"text": job.prompt, "origin": "prompt"}],
+        extra={"row": job.row, "row_index": job.row_index, "variations": job.variations, "seed": job.seed,
+               "prompt": job.prompt, "negative": job.negative, "copy": job.copy},
+    ).to_dict()
 
 
 def generation_meta(s: Settings) -> dict[str, Any]:
