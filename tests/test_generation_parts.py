@@ -217,3 +217,24 @@ def test_a_bad_variation_file_is_a_spec_error(project):
     r = project.build("g")
     assert r.code != 0
     assert "variation Outfit: data/outfits.yaml must hold a non-empty YAML list" in r.out + r.err
+
+
+def test_a_bad_csv_header_is_a_spec_error_and_a_bad_row_fails_the_build_naming_its_line(project):
+    """The project check reads the header only (a 20,000-row deck is not parsed on every
+    build's load); the rows are checked where they are expanded."""
+    project.root.joinpath("imagineer.yaml").write_text(tiny_settings())
+    project.write("data/deck.csv", "value,value\nAce,Spades\n")
+    project.spec("""
+        generations:
+          deck:
+            template: data/deck.csv
+            model: tiny
+            prompt: "{value}"
+    """)
+    r = project.build("deck")
+    assert r.code != 0 and "column 'value' appears twice in the header" in r.out + r.err
+    project.write("data/deck.csv", "value,suit\nAce,Spades\nKing,Hearts,ornate\n")
+    r = project.build("deck")
+    failed = [e for e in r.events() if e.get("event") == "target" and e["status"] == "failed"]
+    assert r.code != 0 and [e["target"] for e in failed] == ["deck"]
+    assert "deck.csv:3: 3 cells but 2 columns" in failed[0]["error"]

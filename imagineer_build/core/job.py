@@ -19,7 +19,7 @@ from typing import Any
 
 from .artifact import ArtifactView
 from .kind import BuildContext, FileListing
-from .previous import PreviousBuild, open_previous
+from .previous import PreviousBuild
 from .registry import load_kinds
 
 
@@ -79,7 +79,7 @@ def run_job(job: Job, store, emit: Callable[[dict[str, Any]], None],
         target=job.target, config=config, project_root=Path(job.project_root), settings=job.settings,
         store=store, upstream=views, inputs=inputs, refresh=job.refresh, emit=emit,
         workdir=workdir, cancelled=cancelled or threading.Event(), shard=job.shard,
-        previous=None if job.shard or job.preview else open_previous(job.previous, store, list(inputs)),
+        last_build=None if job.shard or job.preview else job.previous,
     )
     for view in views.values():
         ctx.sizes.update(view.sizes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -17,7 +18,7 @@ from .hashing import canonical_json, digest_bytes, digest_json
 from .inputs import FileInput, FileListing, Ref  # noqa: F401  (part of the kind contract)
 
 if TYPE_CHECKING:
-    from .previous import Previous
+    from .previous import Previous, PreviousBuild
     from .store.cas import BlobWriter
 
 
@@ -241,10 +242,18 @@ class BuildContext:
     # file's size, and a stat per blob to learn it again was 7 % of a 10,000-image rebuild
     sizes: dict[str, int] = field(default_factory=dict)
     # the target's last build when only its inputs (files, upstream artifacts) changed since: a
-    # kind may patch it, making the bytes a full build would (core/previous.py)
-    previous: Previous | None = None
+    # kind may patch it (ctx.previous), making the bytes a full build would (core/previous.py)
+    last_build: PreviousBuild | None = None
     # folder input → the only files of it this build read (set by read_only); None: all of them
     only_read: dict[str, list[str]] | None = None
+
+    @functools.cached_property
+    def previous(self) -> Previous | None:
+        """The last build to patch, opened on first use: reading its manifest (12,000 files for
+        a dataset) is wasted on a kind that never patches."""
+        from .previous import open_previous
+
+        return open_previous(self.last_build, self.store, list(self.inputs))
 
     def progress(self, done: int, total: int | None = None, message: str | None = None) -> None:
         ev: dict[str, Any] = {"event": "progress", "target": self.target, "done": done}

@@ -65,7 +65,7 @@ class GenerationKind(MediaKind):
         from ...core.files import is_regular
         from ...models import check_model
         from .expand import check_placeholders
-        from .template import TemplateError, read_rows
+        from .template import TemplateError, read_columns
         from .variations import VariationError, load_values
 
         errors: list[tuple[tuple[Any, ...], str]] = []
@@ -94,7 +94,7 @@ class GenerationKind(MediaKind):
             if not is_regular(path):
                 return errors  # the loader reports the missing file
             try:
-                columns, _ = read_rows(path)
+                columns = read_columns(path)
             except TemplateError as e:
                 return [*errors, (("template",), str(e))]
         return errors + check_placeholders(config, columns)

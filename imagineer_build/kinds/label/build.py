@@ -159,7 +159,7 @@ def build_labels(ctx: BuildContext) -> Artifact:
         meta["review"] = review
         facts["proposals"] = report["review"]["fix"]
     files = {rel: d for rel, d in files.items() if rel not in ("album.jsonl", "album.csv")}  # the upstream's
-    written = manifest_files(album, {d: lab.to_dict() for d, lab in labels.items()})
+    written = manifest_files(album, meta["labels"])  # the label dicts the meta holds
     files.update({rel: ctx.put_bytes(data) for rel, data in written.items()})
     return Artifact(files=files, meta=meta, facts=facts)
 
