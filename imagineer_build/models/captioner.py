@@ -85,18 +85,6 @@ def builtins() -> dict[str, Any]:
     return {"tiny-vlm": ensure_tiny_vlm}
 
 
-def quiet() -> None:
-    """transformers prints loading bars and advice (e.g. no torchvision: PIL image processors)
-    on stderr; our own events say what happens, and real problems still raise."""
-    from .imports import ensure
-
-    ensure("transformers")
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-
-
 def locate(spec: ModelSpec, project_root: Path, models_dir: Path) -> Path:
     """The model's folder (built, local, or from the HF cache / hub); raises ModelError."""
     return model_folder(spec, project_root, models_dir, builtins(), PATTERNS)
@@ -115,10 +103,10 @@ def warm(spec: ModelSpec, project_root: Path, models_dir: Path) -> Captioner:
 
 def load(spec: ModelSpec, folder: Path) -> Captioner:
     from .imports import ensure
-    from .loading import pick_device, pick_dtype
+    from .loading import pick_device, pick_dtype, quiet_transformers
     from .tiny_vlm import IMPORTS
 
-    quiet()
+    quiet_transformers()
     ensure(*IMPORTS)
     from transformers import AutoModelForImageTextToText, AutoProcessor
 

@@ -86,11 +86,22 @@ def quiet_libraries() -> None:
     """diffusers and transformers print loading bars and advisory warnings on stderr; our own
     progress events say what is happening, and real problems still raise."""
     from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.set_verbosity_error()
+    diffusers_logging.disable_progress_bar()
+    quiet_transformers()
+
+
+def quiet_transformers() -> None:
+    """quiet_libraries for the models that need transformers only (captioners), so they do not
+    import diffusers to silence it (e.g. no torchvision: PIL image processors advice)."""
+    from .imports import ensure
+
+    ensure("transformers")
     from transformers.utils import logging as transformers_logging
 
-    for lib in (diffusers_logging, transformers_logging):
-        lib.set_verbosity_error()
-        lib.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
 
 
 def load_pipeline(spec: ModelSpec, project_root: Path, models_dir: Path, dtype=None) -> Any:

@@ -49,9 +49,9 @@ def _tokenizer():
 def _make(dest: Path) -> None:
     import torch
 
-    from .captioner import quiet
+    from .loading import quiet_transformers
 
-    quiet()
+    quiet_transformers()
     from transformers import (
         CLIPImageProcessor,
         CLIPVisionConfig,

@@ -11,8 +11,8 @@ from typing import Any
 from ...core.kind import BuildContext, Memo
 from ...media.labelset import Label
 from .answer import AnswerError, parse_answer, to_label
+from .claude_api import Job, LabelsError, Plan, describe_error
 from .images import image_block
-from .labelers.claude import Job, LabelsError, Plan, describe_error
 
 BATCH_NS = "labels.claude.batch"
 MAX_REQUESTS = 10_000

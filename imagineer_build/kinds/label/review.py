@@ -173,8 +173,8 @@ def parse_claude(msg: dict[str, Any], caption: str) -> dict[str, Any]:
 
 
 def _by_claude(ctx: BuildContext, cfg: LabelsConfig, text: str, memo: Memo, items):
+    from .claude_api import LabelsError, describe_error, make_client
     from .images import image_block
-    from .labelers.claude import LabelsError, describe_error, make_client
 
     found = {} if ctx.refresh else memo.get_many(it.key for it in items)
     values = {it.digest: found[it.key][0] for it in items if it.key in found}

@@ -41,7 +41,10 @@ class ScoresKind(Kind):
         return {"model": model_identity(resolve_model(name, settings), Path(settings["root"]))} if name else {}
 
     def check(self, config: ScoresConfig, settings: dict[str, Any]):
-        return check(config, settings)
+        """The config's own problems, then what it asks of the album it scores."""
+        from .upstream import check_upstream
+
+        return check(config, settings) + check_upstream(config, settings)
 
     def build(self, ctx: BuildContext) -> Artifact:
         from .build import build_scores

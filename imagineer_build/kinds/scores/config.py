@@ -65,8 +65,8 @@ def template_problem(fmt: str) -> str | None:
 
 
 def check(config: ScoresConfig, settings: dict[str, Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """The config's own problems (the album it scores is checked in upstream.py)."""
     from ...models import check_model
-    from .upstream import check_upstream
 
     problems: list[tuple[tuple[Any, ...], str]] = []
     name = model_name(config, settings)
@@ -99,7 +99,7 @@ def check(config: ScoresConfig, settings: dict[str, Any]) -> list[tuple[tuple[An
         problems.append((("baseline",), "baseline must be another scores target, not the album scored"))
     if config.prompt is not None and not config.prompt.strip():
         problems.append((("prompt",), "prompt is empty; leave it out instead"))
-    return problems + check_upstream(config, settings)
+    return problems
 
 
 def model_name(config: ScoresConfig, settings: dict[str, Any]) -> str | None:

@@ -22,7 +22,7 @@ from ...core.kind import BuildContext
 from ...media.album import ALBUM_VERSION, patched_manifest_files
 from ...media.decode import PROBE_VERSION
 from .config import IMAGE_SUFFIXES
-from .dir_source import SIDECAR_NS, SIDECAR_VERSION, album_images, file_role, not_an_image
+from .dir_records import SIDECAR_NS, SIDECAR_VERSION, album_images, file_role, not_an_image
 from .select import Item, filter_reason, probe_all
 
 MOST_CHANGED = 256  # more changed files than this build in full (the pool probes them together)
