@@ -13,12 +13,12 @@ import random
 from pathlib import Path
 
 import numpy as np
+import patch_helpers
 import pytest
+from patch_helpers import out_jsonl, verdict
 from PIL import Image
 
-from imagineer_build.core.engine import BuildOptions, Engine
 from imagineer_build.core.project import Project
-from imagineer_build.core.verify import verify
 
 SPEC = """
 sources:
@@ -47,10 +47,7 @@ def shots(root: Path, n: int) -> Path:
 
 
 def build(root: Path):
-    events: list[dict] = []
-    result = Engine(Project.load(root), events.append).build(BuildOptions(no_workers=True))["shots"]
-    assert result.status in ("built", "cached"), (result.error, events)  # an edit may undo one
-    return result
+    return patch_helpers.build(root, "shots")
 
 
 def edit(folder: Path, rng: random.Random, n: int) -> str:
@@ -111,8 +108,8 @@ def test_patched_builds_are_full_builds_byte_for_byte(project, seed):
         result = build(project.root)
         if result.status == "built":
             patched, full = (patched + 1, full) if result.run.get("patched") else (patched, full + 1)
-        (verdict,) = verify(Project.load(project.root), ["shots"])
-        assert verdict.status == "identical", (n, log, verdict.to_json())
+        v = verdict(project.root, "shots")
+        assert v.status == "identical", (n, log, v.to_json())
     assert patched >= 20 and full >= 2, (patched, full, log)
 
 
@@ -126,10 +123,9 @@ def test_a_patch_reads_only_the_changed_files(project):
     result = build(project.root)
     assert result.run["patched"]["changed files"] == 1
     assert result.memo["media.probe"] == {"hits": 0, "misses": 1}
-    jsonl = (project.root / "out" / "shots" / "album.jsonl").read_text().splitlines()
+    jsonl = out_jsonl(project.root, "shots")
     assert len(jsonl) == 12 and '"images/img05.png"' in jsonl[5]
-    (verdict,) = verify(Project.load(project.root), ["shots"])
-    assert verdict.status == "identical"
+    assert verdict(project.root, "shots").status == "identical"
 
 
 def test_a_config_change_is_never_patched(project):
@@ -181,7 +177,6 @@ def test_a_patch_heals_a_lost_image_and_ignores_a_damaged_album_file(project):
     result = build(project.root)
     assert result.run["patched"]["changed files"] == 1
     assert lost.exists()
-    out = (project.root / "out" / "shots" / "album.jsonl").read_text().splitlines()
+    out = out_jsonl(project.root, "shots")
     assert len(out) == 8 and all('"digest"' in line for line in out)
-    (verdict,) = verify(Project.load(project.root), ["shots"])
-    assert verdict.status == "identical"
+    assert verdict(project.root, "shots").status == "identical"

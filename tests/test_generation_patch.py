@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 import random
 
+import patch_helpers
 import pytest
 from generation_helpers import tiny_settings, write_csv
+from patch_helpers import out_jsonl, verdict
 
-from imagineer_build.core.engine import BuildOptions, Engine
 from imagineer_build.core.project import Project
 from imagineer_build.core.store import LocalStore
-from imagineer_build.core.verify import verify
 
 SPEC = """
 generations:
@@ -40,11 +40,7 @@ def setup(project, rows: list[dict[str, str]]):
 
 
 def build(root, refresh: bool = False):
-    events: list[dict] = []
-    opts = BuildOptions(refresh={"things"} if refresh else set(), no_workers=True)
-    result = Engine(Project.load(root), events.append).build(opts)["things"]
-    assert result.status in ("built", "cached"), (result.error, events)
-    return result
+    return patch_helpers.build(root, "things", refresh)
 
 
 def memo_used(root, result) -> dict[str, list[str]]:
@@ -97,8 +93,8 @@ def test_patched_generations_are_full_builds_byte_for_byte(project):
             full = build(project.root, refresh=True)
             assert full.artifact == result.artifact and full.run.get("patched") is None, log
             assert memo_used(project.root, full) == used, log
-        (verdict,) = verify(Project.load(project.root), ["things"])
-        assert verdict.status == "identical", (n, log, verdict.to_json())
+        v = verdict(project.root, "things")
+        assert v.status == "identical", (n, log, v.to_json())
     assert patched >= 6, (patched, log)
 
 
@@ -112,10 +108,9 @@ def test_one_more_row_renders_one_image_and_keeps_the_others(project):
     assert result.run["patched"]["kept images"] == 5
     assert result.memo["generation.image"] == {"hits": 0, "misses": 1}
     assert result.memo["generation.final"] == {"hits": 0, "misses": 1}
-    jsonl = (project.root / "out" / "things" / "album.jsonl").read_text().splitlines()
+    jsonl = out_jsonl(project.root, "things")
     assert len(jsonl) == 6 and '"thing 9"' in jsonl[5]
-    (verdict,) = verify(Project.load(project.root), ["things"])
-    assert verdict.status == "identical"
+    assert verdict(project.root, "things").status == "identical"
 
 
 def test_a_lost_image_is_made_again_and_a_settings_change_is_never_patched(project):
@@ -131,8 +126,7 @@ def test_a_lost_image_is_made_again_and_a_settings_change_is_never_patched(proje
     assert result.run["patched"]["kept images"] == 3  # the lost one is finished again from its render
     assert lost.exists()
     assert result.memo["generation.image"] == {"hits": 1, "misses": 1}
-    (verdict,) = verify(Project.load(project.root), ["things"])
-    assert verdict.status == "identical"
+    assert verdict(project.root, "things").status == "identical"
 
     project.spec(SPEC.replace("steps: 1", "steps: 2"))
     write_csv(project.root / "data" / "things.csv", [*rows, row(7), row(8)])

@@ -8,7 +8,7 @@ import functools
 import io
 import re
 import string
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ def read_columns(path: Path) -> list[str]:
     return _open(path)[1]
 
 
-def _open(path: Path):
+def _open(path: Path) -> tuple[Iterator[list[str]], list[str]]:
     """(a csv reader past the header, the columns) of a UTF-8 CSV template."""
     from ...core.spec import SpecErrors, read_text
 
