@@ -234,7 +234,11 @@ def dvc_runs(dvc: Path, root: Path, repeats: int, first_repeats: int) -> dict[st
 
 
 def phash_rate(images: Path, n: int = 300) -> float:
-    """Single-core images/s of plain Pillow decode + the same phash, warmed up first."""
+    """Single-core images/s of plain Pillow decode + the same phash, warmed up first. numpy is
+    imported first, as the pool workers of a first build do: without it phash takes its
+    pure-Python DCT, ~3x slower, and the baseline would depend on whether this process
+    happened to import numpy already (making the images does)."""
+    import numpy  # noqa: F401
     from PIL import Image
 
     from imagineer_build.media.phash import phash
